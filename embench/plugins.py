@@ -7,6 +7,7 @@ ones. ``EMBENCH_LOAD_PLUGINS=a,b`` restricts loading to the entry points (or dis
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -20,6 +21,20 @@ from embench.registry import Origin, Registry
 
 GROUP = "embench"
 ENV_LOAD = "EMBENCH_LOAD_PLUGINS"
+
+# Plugins added for the duration of a ``temporary_plugin`` block (tests, notebooks).
+_temporary: list[tuple[str, object]] = []
+
+
+@contextmanager
+def temporary_plugin(name: str, plugin: object):
+    """Make ``plugin`` (a module or object with hook implementations) visible to every
+    :func:`get_plugin_manager` call inside the block, as if it were installed."""
+    _temporary.append((name, plugin))
+    try:
+        yield plugin
+    finally:
+        _temporary.remove((name, plugin))
 
 
 @dataclass
@@ -74,7 +89,7 @@ def get_plugin_manager(
             origins[ep.name] = Origin(
                 ep.name, dist.name if dist else "?", dist.version if dist else "?"
             )
-    for name, plugin in extra or []:
+    for name, plugin in [*_temporary, *(extra or [])]:
         pm.register(plugin, name=name)
         module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
         origins[name] = Origin(name, module, "local")

@@ -1,0 +1,185 @@
+"""The benchmark TOML: pydantic models (unknown keys forbidden) and loading with clear errors."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from embench.errors import ConfigError, did_you_mean
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BenchmarkSection(Section):
+    """``[benchmark]``: what the run is called and what fixes it."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.\-]+$", description="run name; default output runs/NAME"
+    )
+    description: str = Field("", description="free text shown in reports")
+    seed: int = Field(0, ge=0, description="fixes the split, sampling, training and search")
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="threads for training/eval"
+    )
+
+
+class DatasetSection(Section):
+    """``[dataset]``: which dataset plugin loads the data, and its options."""
+
+    plugin: str = Field(description="dataset plugin name (see `embench plugins`)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the plugin's options")
+
+
+class SplitSection(Section):
+    """``[split]``: fractions of whole sequences, and a subsample rate of training sequences."""
+
+    train: float = Field(0.98, ge=0, le=1)
+    validation: float = Field(0.01, ge=0, le=1)
+    test: float = Field(0.01, ge=0, le=1)
+    subsample: float = Field(1.0, gt=0, le=1, description="share of training sequences kept")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSection:
+        total = self.train + self.validation + self.test
+        if abs(total - 1) > 1e-9:
+            raise ValueError(f"train + validation + test must be 1, found {total:g}")
+        if self.train == 0:
+            raise ValueError("train must be > 0")
+        return self
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        return (self.train, self.validation, self.test)
+
+
+class ConfigurationSection(Section):
+    """``[[configuration]]``: one embedder configuration to train and evaluate."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    embedder: str = Field("word2vec", description="embedder plugin name")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the embedder's defaults"
+    )
+
+
+class EvaluationSection(Section):
+    """``[evaluation]``: which held-out part scores the listed configurations."""
+
+    part: Literal["validation", "test"] = "test"
+
+
+class BenchmarkConfig(Section):
+    """A whole benchmark file."""
+
+    benchmark: BenchmarkSection
+    dataset: DatasetSection
+    split: SplitSection = Field(default_factory=SplitSection)
+    embedders: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings shared by every configuration of an embedder, by embedder name",
+    )
+    configuration: list[ConfigurationSection] = Field(min_length=1)
+    metrics: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"next_song": {}},
+        description="metric plugins to compute, by name, with their options",
+    )
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BenchmarkConfig:
+        seen: set[str] = set()
+        for c in self.configuration:
+            if c.name in seen:
+                raise ValueError(f"configuration name '{c.name}' is used twice")
+            seen.add(c.name)
+        return self
+
+
+def load_config(path: str | Path) -> tuple[BenchmarkConfig, str]:
+    """Read and validate a benchmark file; returns the model and the raw text."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: benchmark file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a benchmark .toml file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the benchmark file ({exc})") from None
+    return parse_config(text, source=str(path)), text
+
+
+def parse_config(text: str, source: str = "<benchmark>") -> BenchmarkConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: malformed TOML: {exc}") from None
+    try:
+        return BenchmarkConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, BenchmarkConfig)) from None
+
+
+def format_location(loc: tuple) -> str:
+    """``('configuration', 1, 'params')`` -> ``[configuration #2].params``."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1] if parts else ''} #{item + 1}"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """Field names allowed at ``loc`` inside ``model`` (None when not a model there)."""
+    current: Any = model
+    for item in loc:
+        if isinstance(item, int) or current is None:
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(item)
+            current = field.annotation if field else None
+            # list[X] / X | None: step into the model type it contains
+            for arg in typing.get_args(current) or ():
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    current = arg
+        else:
+            return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return None
+
+
+def format_validation_error(
+    exc: ValidationError, source: str, model: type[BaseModel], prefix: tuple = ()
+) -> str:
+    """One line per problem: where (file and key), what was expected, what was found.
+
+    ``prefix`` is the location of ``model``'s section inside the file (for plugin options).
+    """
+    lines = []
+    for error in exc.errors():
+        loc = prefix + tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _fields_at(model, loc[len(prefix) : -1]) or []
+            where = format_location(loc[:-1])
+            lines.append(f"unknown key '{key}' in [{where}]{did_you_mean(key, allowed)}")
+            continue
+        message = error["msg"]
+        if error["type"] == "missing":
+            lines.append(f"[{format_location(loc)}] is required but missing")
+            continue
+        found = error.get("input")
+        shown = f" (found {found!r})" if not isinstance(found, dict | list) else ""
+        lines.append(f"[{format_location(loc)}]: {message}{shown}")
+    count = f"{len(lines)} problems" if len(lines) > 1 else "1 problem"
+    return f"{source}: invalid benchmark ({count}):\n  " + "\n  ".join(lines)

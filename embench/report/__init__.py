@@ -1,0 +1,1 @@
+"""Reporting: results files written atomically, console tables."""
