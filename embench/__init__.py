@@ -4,6 +4,7 @@ Importing this package loads no heavy library (gensim, nevergrad, pymoo); plugin
 """
 
 from embench.api import (
+    BudgetExceeded,
     ContractError,
     DatasetLoader,
     Dimension,
@@ -21,6 +22,7 @@ from embench.hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExceeded",
     "ContractError",
     "DatasetLoader",
     "Dimension",

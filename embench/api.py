@@ -29,6 +29,10 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class BudgetExceeded(Exception):
+    """Raised by an embedder that stops early because ``monitor.should_stop()`` turned true."""
+
+
 class ContractError(ValueError):
     """A plugin returned something that breaks the contract (wrong shape, NaN, unknown songs)."""
 

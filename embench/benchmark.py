@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from embench.api import DatasetLoader, Embedder, Metric
-from embench.config import BenchmarkConfig, format_validation_error
-from embench.errors import ConfigError, PluginError
+from embench.api import DatasetLoader, Dimension, Embedder, Metric
+from embench.config import BenchmarkConfig, StudySection, format_validation_error
+from embench.errors import ConfigError, PluginError, did_you_mean
 from embench.plugins import Plugins
 from embench.registry import Entry
 
@@ -29,6 +29,44 @@ class Configuration:
 
 
 @dataclass
+class Objective:
+    """One quantity a study optimises: a metric value key and whether higher is better."""
+
+    key: str
+    direction: str
+
+
+@dataclass
+class StudyPlan:
+    """A ``[[study]]`` with its plugins looked up, options validated and space resolved."""
+
+    section: StudySection
+    optimiser: Entry
+    optimiser_options: BaseModel
+    embedder: Entry
+    fixed: dict[str, Any]
+    space: dict[str, Dimension]
+    objectives: list[Objective]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.section.name
+
+    def params(self, suggested: dict[str, Any]) -> BaseModel:
+        """The embedder's validated params for suggested values (integers rounded)."""
+        values = {**self.fixed}
+        for key, value in suggested.items():
+            values[key] = self.space[key].clip(value) if key in self.space else value
+        return validate_options(
+            self.embedder.cls.Options, values, self.source, ("study", self.name, "params")
+        )
+
+    def default_params(self) -> BaseModel:
+        return self.params({})
+
+
+@dataclass
 class Benchmark:
     """A benchmark ready to run: validated config plus resolved plugins and their options."""
 
@@ -40,6 +78,7 @@ class Benchmark:
     configurations: list[Configuration]
     metrics: list[tuple[str, Metric, BaseModel]]
     plugins: Plugins
+    studies: list[StudyPlan]
 
     @property
     def seed(self) -> int:
@@ -95,6 +134,93 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
         entry = lookup(plugins.metrics, name, f"metrics.{name}")
         options = validate_options(entry.cls.Options, values, source, ("metrics", name))
         metrics.append((name, entry.cls(), options))
+    directions: dict[str, str] = {}
+    for _, metric, _ in metrics:
+        directions.update(metric.directions)
+    studies = [
+        resolve_study(i, section, config, plugins, directions, source, lookup)
+        for i, section in enumerate(config.study)
+    ]
     return Benchmark(
-        config, source, base_dir, dataset, dataset_options, configurations, metrics, plugins
+        config,
+        source,
+        base_dir,
+        dataset,
+        dataset_options,
+        configurations,
+        metrics,
+        plugins,
+        studies,
     )
+
+
+def resolve_space(
+    declared: dict[str, Dimension], overrides: dict, fields: list[str], where: str
+) -> dict[str, Dimension]:
+    """The embedder's declared space, narrowed or extended by ``[study.space]``."""
+    space = dict(declared)
+    for name, override in overrides.items():
+        if name not in fields:
+            raise ConfigError(f"{where}: unknown parameter '{name}'{did_you_mean(name, fields)}")
+        base = space.get(name)
+        low = override.low if override.low is not None else (base.low if base else None)
+        high = override.high if override.high is not None else (base.high if base else None)
+        if low is None or high is None:
+            raise ConfigError(f"{where}.{name}: a new dimension needs both low and high")
+        try:
+            space[name] = Dimension(
+                low,
+                high,
+                log=override.log if override.log is not None else bool(base and base.log),
+                integer=(
+                    override.integer
+                    if override.integer is not None
+                    else bool(base and base.integer)
+                ),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{name}: {exc}") from None
+    return space
+
+
+def resolve_study(index, section, config, plugins, directions, source, lookup) -> StudyPlan:
+    where = f"study #{index + 1}"
+    optimiser = lookup(plugins.optimisers, section.optimiser, f"{where}.optimiser")
+    options = validate_options(
+        optimiser.cls.Options, section.options, source, ("study", index, "options")
+    )
+    embedder = lookup(plugins.embedders, section.embedder, f"{where}.embedder")
+    fixed = {**config.embedders.get(section.embedder, {}), **section.params}
+    fields = list(embedder.cls.Options.model_fields)
+    space = resolve_space(
+        embedder.cls.search_space, section.space, fields, f"{source}: [{where}.space]"
+    )
+    space = {k: v for k, v in space.items() if k not in section.params}
+    if not space:
+        raise ConfigError(f"{source}: [{where}]: the search space is empty")
+
+    def objective(key: str, direction: str | None = None) -> Objective:
+        if key not in directions:
+            raise ConfigError(
+                f"{source}: [{where}]: no configured metric reports '{key}'"
+                f"{did_you_mean(key, directions)}; add its metric under [metrics]"
+            )
+        return Objective(key, direction or directions[key])
+
+    if section.objective:
+        objectives = [objective(section.objective, section.direction)]
+    elif section.scalarised:
+        objective(section.scalarised.hitrate)
+        objective(section.scalarised.vrc)
+        objectives = [Objective("lambda", "max")]
+    else:
+        objectives = [objective(key) for key in section.objectives]
+    if len(objectives) > 1 and not optimiser.cls.multi_objective:
+        multi = [e.name for e in plugins.optimisers if e.cls.multi_objective]
+        raise ConfigError(
+            f"{source}: [{where}]: optimiser '{optimiser.name}' handles one objective; "
+            f"use a multi-objective one ({', '.join(multi) or 'none installed'})"
+        )
+    plan = StudyPlan(section, optimiser, options, embedder, fixed, space, objectives, source)
+    plan.default_params()  # fixed params are validated now, not at the first trial
+    return plan

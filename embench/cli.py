@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(
         benchmark, output, console=console, threads=args.threads, fail_fast=args.fail_fast
     )
-    summary = runner.run()
+    summary = runner.run(budget=args.budget)
     Console().print(results_table(summary["configurations"], title=f"{summary['benchmark']}"))
     console.print(f"results written to {output}/")
     failed = [c["name"] for c in summary["configurations"] if c["status"] != "ok"]
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", help="output directory (default: runs/NAME)")
     run.add_argument("--threads", type=int, help="override [benchmark] threads")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    run.add_argument("--budget", type=int, help="override every study's budget (trials)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted: finished trials are saved; run the same command to resume")
         return 130
     except Exception as exc:  # a bug in embench itself
         if os.environ.get(DEBUG_ENV):

@@ -75,6 +75,77 @@ class EvaluationSection(Section):
     part: Literal["validation", "test"] = "test"
 
 
+class ScalarisedObjective(Section):
+    """lambda(a) = a * HitRate + (1 - a) * rVRC, rVRC relative to the default configuration."""
+
+    alpha: float = Field(ge=0, le=1, description="weight of HitRate")
+    hitrate: str = Field("hitrate", description="the HitRate value key")
+    vrc: str = Field("vrc_genre", description="the VRC value key (vrc_genre or vrc_artist)")
+
+
+class SpaceOverride(Section):
+    """Narrows or extends one dimension of the embedder's declared search space."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool | None = None
+    integer: bool | None = None
+
+
+class StudySection(Section):
+    """``[[study]]``: a hyper-parameter search with one objective, a scalarisation, or several."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    optimiser: str = Field("nevergrad", description="optimiser plugin name")
+    embedder: str = Field("word2vec", description="embedder plugin name")
+    budget: int = Field(ge=1, description="number of trials")
+    seed: int | None = Field(None, ge=0, description="default: the benchmark seed")
+    objective: str | None = Field(None, description="one metric value key, e.g. hitrate")
+    direction: Literal["max", "min"] | None = Field(
+        None, description="for `objective`; default: the metric's own direction"
+    )
+    scalarised: ScalarisedObjective | None = None
+    objectives: list[str] | None = Field(None, min_length=2, description="Pareto search keys")
+    space: dict[str, SpaceOverride] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="fixed embedder params for every trial"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="the optimiser's options")
+    time_budget: float | None = Field(
+        1.25, gt=0, description="max training time relative to the default; none to disable"
+    )
+    fail_fast: bool = Field(False, description="stop the study at the first failed trial")
+    executor: Literal["local", "process", "dask"] = "local"
+    workers: int = Field(1, ge=1, description="parallel trials (process and dask executors)")
+    scheduler: str | None = Field(None, description="Dask scheduler address; none: LocalCluster")
+    final: Literal["all", "best", "none"] = Field(
+        "all", description="Pareto points retrained and tested: all, the first, or none"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_objective(self) -> StudySection:
+        given = [x is not None for x in (self.objective, self.scalarised, self.objectives)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of objective, scalarised or objectives")
+        if self.direction is not None and self.objective is None:
+            raise ValueError("direction applies to a single `objective` only")
+        return self
+
+
+class ScaleSection(Section):
+    """``[scale]``: run studies on subsamples of the training sequences (the paper's Table 6)."""
+
+    rates: list[float] = Field(min_length=1, description="subsample rates in (0, 1]")
+    studies: list[str] | None = Field(None, description="studies to scale; default all")
+
+    @model_validator(mode="after")
+    def _rates_in_range(self) -> ScaleSection:
+        bad = [r for r in self.rates if not 0 < r <= 1]
+        if bad:
+            raise ValueError(f"rates must be in (0, 1], found {bad}")
+        return self
+
+
 class BenchmarkConfig(Section):
     """A whole benchmark file."""
 
@@ -91,14 +162,21 @@ class BenchmarkConfig(Section):
         description="metric plugins to compute, by name, with their options",
     )
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    study: list[StudySection] = Field(default_factory=list)
+    scale: ScaleSection | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> BenchmarkConfig:
-        seen: set[str] = set()
-        for c in self.configuration:
-            if c.name in seen:
-                raise ValueError(f"configuration name '{c.name}' is used twice")
-            seen.add(c.name)
+        for kind, items in (("configuration", self.configuration), ("study", self.study)):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{kind} name '{item.name}' is used twice")
+                seen.add(item.name)
+        if self.scale and self.scale.studies:
+            unknown = set(self.scale.studies) - {s.name for s in self.study}
+            if unknown:
+                raise ValueError(f"[scale] names unknown studies: {sorted(unknown)}")
         return self
 
 

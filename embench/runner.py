@@ -13,7 +13,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from embench.api import ContractError, Embedding, TrainingMonitor
+from embench.api import BudgetExceeded, ContractError, Embedding, TrainingMonitor
 from embench.benchmark import Benchmark, Configuration
 from embench.data.dataset import Dataset
 from embench.data.split import Split, make_split
@@ -36,6 +36,7 @@ class TrialOutcome:
     eval_seconds: dict[str, float] = field(default_factory=dict)
     embedding: Embedding | None = None
     evaluation: Evaluation | None = None
+    study: str | None = None
 
     def summary(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -44,6 +45,7 @@ class TrialOutcome:
             "params": self.params,
             "status": self.status,
             "error": self.error,
+            "study": self.study,
             "train_seconds": round(self.train_seconds, 3),
             "eval_seconds": {k: round(v, 3) for k, v in self.eval_seconds.items()},
         }
@@ -85,7 +87,7 @@ def train(
         embedding = configuration.instance.fit(
             split.train, configuration.params, seed=seed, threads=threads, monitor=monitor
         )
-    except EmbenchError:
+    except (EmbenchError, BudgetExceeded):
         raise
     except ContractError as exc:
         raise PluginError(f"{who} returned an invalid embedding: {exc}") from exc
@@ -113,6 +115,90 @@ def export_embedding(directory: Path, embedding: Embedding, dataset: Dataset) ->
     )
     files.write_npy(directory / "vectors.npy", embedding.vectors)
     files.write_parquet(directory / "songs.parquet", table)
+
+
+def train_and_evaluate(
+    configuration: Configuration,
+    metrics: list,
+    dataset: Dataset,
+    split: Split,
+    *,
+    part: str,
+    seed: int,
+    threads: int,
+    fail_fast: bool = False,
+    time_limit: float | None = None,
+    on_progress=None,
+    on_stage=None,
+) -> TrialOutcome:
+    """Train one configuration and score it on ``part``; failures are recorded, not raised
+    (unless ``fail_fast``). A training slower than ``time_limit`` seconds is infeasible."""
+    outcome = TrialOutcome(
+        configuration.name,
+        configuration.embedder.name,
+        configuration.params.model_dump(mode="json"),
+    )
+    start = time.perf_counter()
+
+    def over_budget() -> bool:
+        return time_limit is not None and time.perf_counter() - start > time_limit
+
+    monitor = TrainingMonitor(on_progress=on_progress, deadline=over_budget)
+    try:
+        if on_stage:
+            on_stage("train")
+        try:
+            outcome.embedding = train(
+                configuration, split, dataset, seed=seed, threads=threads, monitor=monitor
+            )
+        except BudgetExceeded as exc:
+            outcome.status, outcome.error = "infeasible", f"over the time budget ({exc})"
+        outcome.train_seconds = time.perf_counter() - start
+        if outcome.status == "ok" and over_budget():
+            outcome.status = "infeasible"
+            outcome.error = f"training took {outcome.train_seconds:.1f}s > {time_limit:.1f}s"
+        if outcome.status == "ok":
+            if on_stage:
+                on_stage("evaluate")
+            ctx = EvalContext(
+                dataset=dataset,
+                split=split,
+                embedding=outcome.embedding,
+                part=part,
+                seed=seed,
+                threads=threads,
+            )
+            outcome.evaluation = evaluate(ctx, metrics)
+            outcome.eval_seconds = outcome.evaluation.seconds
+    except EmbenchError as exc:
+        if fail_fast:
+            raise
+        outcome.status, outcome.error = "failed", str(exc)
+        outcome.train_seconds = outcome.train_seconds or time.perf_counter() - start
+    return outcome
+
+
+def study_summary(result) -> dict[str, Any]:
+    """What summary.json records of a study: counts, times, the default and the best."""
+    from embench.study import summarise_trials
+
+    counts = summarise_trials(result.trials)
+    spent = (
+        counts["train_seconds"]
+        + sum(sum(t["eval_seconds"].values()) for t in result.trials)
+        + result.default["train_seconds"]
+        + sum(result.default["eval_seconds"].values())
+    )
+    return {
+        **counts,
+        "wall_seconds_this_run": round(result.seconds, 3),
+        "optimisation_seconds": round(spent, 3),
+        "journal": str(result.directory / "journal.jsonl"),
+        "default": {k: result.default[k] for k in ("params", "metrics", "train_seconds")},
+        "best": [
+            {k: r[k] for k in ("number", "params", "objectives", "metrics")} for r in result.best
+        ],
+    }
 
 
 class Runner:
@@ -150,62 +236,116 @@ class Runner:
     def run_configuration(
         self, configuration: Configuration, progress: Progress, part: str
     ) -> TrialOutcome:
-        outcome = TrialOutcome(
-            configuration.name,
-            configuration.embedder.name,
-            configuration.params.model_dump(mode="json"),
-        )
         task = progress.add_task(f"train {configuration.name}", total=1.0)
-        monitor = TrainingMonitor(on_progress=lambda f: progress.update(task, completed=f))
-        start = time.perf_counter()
-        try:
-            outcome.embedding = train(
-                configuration,
-                self.split,
-                self.dataset,
-                seed=self.benchmark.seed,
-                threads=self.threads,
-                monitor=monitor,
-            )
-            outcome.train_seconds = time.perf_counter() - start
-            progress.update(task, completed=1.0, description=f"evaluate {configuration.name}")
-            ctx = EvalContext(
-                dataset=self.dataset,
-                split=self.split,
-                embedding=outcome.embedding,
-                part=part,
-                seed=self.benchmark.seed,
-                threads=self.threads,
-            )
-            outcome.evaluation = evaluate(
-                ctx,
-                self.benchmark.metrics,
-                on_metric=lambda m: progress.update(
-                    task, description=f"evaluate {configuration.name}: {m}"
-                ),
-            )
-            outcome.eval_seconds = outcome.evaluation.seconds
-        except EmbenchError as exc:
-            if self.fail_fast:
-                raise
-            outcome.status, outcome.error = "failed", str(exc)
-            outcome.train_seconds = outcome.train_seconds or time.perf_counter() - start
-        progress.update(task, description=f"done {configuration.name} ({outcome.status})")
+        outcome = train_and_evaluate(
+            configuration,
+            self.benchmark.metrics,
+            self.dataset,
+            self.split,
+            part=part,
+            seed=self.benchmark.seed,
+            threads=self.threads,
+            fail_fast=self.fail_fast,
+            on_progress=lambda f: progress.update(task, completed=f),
+            on_stage=lambda stage: progress.update(
+                task, description=f"{stage} {configuration.name}"
+            ),
+        )
+        progress.update(task, completed=1.0, description=f"{configuration.name}: {outcome.status}")
         return outcome
 
-    def run(self) -> dict[str, Any]:
+    def run(self, budget: int | None = None) -> dict[str, Any]:
+        """Run the listed configurations, then every study (and [scale]), then write."""
         started = datetime.now(UTC)
         if self.dataset is None:
             self.prepare()
         part = self.benchmark.config.evaluation.part
         outcomes: list[TrialOutcome] = []
+        studies: dict[str, Any] = {}
+        scale: list[dict[str, Any]] = []
         with make_progress(self.console) as progress:
             for configuration in self.benchmark.configurations:
                 outcomes.append(self.run_configuration(configuration, progress, part))
-        summary = self.write(outcomes, part, started)
-        return summary
+            for plan in self.benchmark.studies:
+                result = self.run_study(plan, self.split, plan.name, budget, progress)
+                studies[plan.name] = study_summary(result)
+                outcomes += self.final_evaluation(plan, result, progress, part)
+            if self.benchmark.config.scale:
+                scale = self.run_scale(budget, progress, part)
+        return self.write(outcomes, part, started, studies=studies, scale=scale)
 
-    def write(self, outcomes: list[TrialOutcome], part: str, started: datetime) -> dict[str, Any]:
+    def run_study(self, plan, split: Split, folder: str, budget, progress, extra=None):
+        from embench.study import Study
+
+        study = Study(
+            plan,
+            self.benchmark.metrics,
+            self.dataset,
+            split,
+            self.output / "studies" / folder,
+            seed=self.benchmark.seed,
+            threads=self.threads,
+            budget=budget,
+            header_extra=extra,
+            progress=progress,
+        )
+        result = study.run()
+        if result.set_aside:
+            self.console.print(
+                f"[yellow]study {plan.name}: a corrupt last journal line (an interrupted write) "
+                f"was set aside in {result.set_aside}[/yellow]"
+            )
+        return result
+
+    def final_evaluation(self, plan, result, progress, part: str, suffix: str = ""):
+        """Retrain each chosen configuration on the full training split; score it on ``part``."""
+        if plan.section.final == "none":
+            return []
+        outcomes = []
+        for i, record in enumerate(result.best):
+            name = plan.name + suffix + (f"-p{i + 1}" if len(result.best) > 1 else "")
+            configuration = Configuration(name, plan.embedder, plan.params(record["suggested"]))
+            outcome = self.run_configuration(configuration, progress, part)
+            outcome.study = plan.name
+            outcomes.append(outcome)
+        return outcomes
+
+    def run_scale(self, budget, progress, part: str) -> list[dict[str, Any]]:
+        """The studies on subsamples of the training sequences (the paper's Table 6)."""
+        config = self.benchmark.config
+        names = config.scale.studies or [p.name for p in self.benchmark.studies]
+        rows = []
+        for rate in config.scale.rates:
+            split = make_split(
+                self.dataset, config.split.fractions, seed=self.benchmark.seed, subsample=rate
+            )
+            for plan in (p for p in self.benchmark.studies if p.name in names):
+                folder = f"{plan.name}@{rate:g}"
+                result = self.run_study(plan, split, folder, budget, progress, {"subsample": rate})
+                finals = self.final_evaluation(plan, result, progress, part, suffix=f"@{rate:g}")
+                summary = study_summary(result)
+                for outcome in finals:
+                    rows.append(
+                        {
+                            "rate": rate,
+                            "study": plan.name,
+                            "configuration": outcome.name,
+                            "optimisation_seconds": summary["optimisation_seconds"],
+                            "status": outcome.status,
+                            "params": outcome.params,
+                            "metrics": outcome.evaluation.values if outcome.evaluation else {},
+                        }
+                    )
+        return rows
+
+    def write(
+        self,
+        outcomes: list[TrialOutcome],
+        part: str,
+        started: datetime,
+        studies: dict[str, Any] | None = None,
+        scale: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Write embeddings, per-query values, the resolved config and last the summary."""
         from embench.data.stats import dataset_stats
 
@@ -252,6 +392,8 @@ class Runner:
                 },
             },
             "configurations": [o.summary() for o in outcomes],
+            "studies": studies or {},
+            "scale": scale or [],
         }
         files.write_json(out / files.SUMMARY, summary)
         return summary

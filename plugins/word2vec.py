@@ -59,6 +59,9 @@ class Word2Vec(embench.Embedder):
             def on_epoch_end(self, model) -> None:
                 self.epoch += 1
                 monitor.progress(self.epoch / params.epochs)
+                if self.epoch < params.epochs and monitor.should_stop():
+                    # Raised between epochs, after gensim has joined its worker threads.
+                    raise embench.BudgetExceeded(f"stopped after {self.epoch} epochs")
 
         sentences = sequences_as_tokens(corpus)
         model = GensimWord2Vec(

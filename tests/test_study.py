@@ -1,0 +1,169 @@
+"""The search loop: journal, resume, failures, time budget, executors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from embench.cli import main
+from embench.journal import Journal
+from tests.helpers import REPO, STUDY_BENCHMARK, write_benchmark
+
+
+def run(tmp_path, text=STUDY_BENCHMARK, out="out", extra=()):
+    bench = write_benchmark(tmp_path, text)
+    code = main(["run", str(bench), "--output", str(tmp_path / out), "--quiet", *extra])
+    return code, tmp_path / out
+
+
+def journal(out, name="search"):
+    return Journal(out / "studies" / name / "journal.jsonl").read()
+
+
+def trials(out, name="search"):
+    return [r for r in journal(out, name) if r["kind"] == "trial"]
+
+
+def test_study_runs_to_budget_and_retrains_the_best(tmp_path, test_plugin):
+    code, out = run(tmp_path)
+    assert code == 0
+    records = journal(out)
+    assert [r["kind"] for r in records[:2]] == ["header", "default"]
+    assert sorted(r["number"] for r in trials(out)) == list(range(6))
+    summary = json.loads((out / "summary.json").read_text())
+    study = summary["studies"]["search"]
+    assert study["trials"] == 6 and study["ok"] == 6
+    best = max(trials(out), key=lambda r: (r["metrics"]["hitrate"], -r["number"]))
+    assert study["best"][0]["number"] == best["number"]
+    final = [c for c in summary["configurations"] if c["study"] == "search"]
+    assert len(final) == 1 and final[0]["params"]["dim"] == best["params"]["dim"]
+
+
+def test_rerun_resumes_without_repeating(tmp_path, test_plugin):
+    code, out = run(tmp_path)
+    first = trials(out)
+    code, out = run(tmp_path, STUDY_BENCHMARK.replace("budget = 6", "budget = 6"))
+    assert code == 0 and trials(out) == first  # nothing retrained: the budget was reached
+    code, out = run(tmp_path, extra=["--budget", "9"])
+    assert code == 0
+    again = trials(out)
+    assert again[:6] == first and sorted(r["number"] for r in again) == list(range(9))
+
+
+def test_resume_with_a_changed_space_is_refused(tmp_path, test_plugin, capsys):
+    run(tmp_path)
+    text = STUDY_BENCHMARK + "[study.space]\ndim = { low = 2, high = 4 }\n"
+    code, _ = run(tmp_path, text)
+    assert code == 2
+    assert "different space" in " ".join(capsys.readouterr().err.split())
+
+
+def test_corrupt_last_line_is_set_aside(tmp_path, test_plugin):
+    code, out = run(tmp_path)
+    path = out / "studies" / "search" / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    code, out = run(tmp_path)
+    assert code == 0
+    assert (out / "studies" / "search" / "journal.jsonl.corrupt").exists()
+    assert sorted(r["number"] for r in trials(out)) == list(range(6))
+
+
+def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path, test_plugin):
+    text = STUDY_BENCHMARK + "[study.params]\nfail_above = 0.02\n"
+    code, out = run(tmp_path, text)
+    assert code == 0
+    records = trials(out)
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(records) == 6 and failed
+    assert all("too long" in r["error"] for r in failed)
+    assert all(r["params"]["delay"] > 0.02 for r in failed)
+
+
+def test_fail_fast_stops_the_study(tmp_path, test_plugin, capsys):
+    text = STUDY_BENCHMARK.replace("time_budget = 1000", "time_budget = 1000\nfail_fast = true")
+    text += "[study.params]\nfail_above = 0.0\n"
+    code, out = run(tmp_path, text)
+    assert code == 2 and "too long" in capsys.readouterr().err
+    assert not (out / "summary.json").exists()
+
+
+def test_time_budget_marks_slow_trials_infeasible(tmp_path, test_plugin):
+    # The default trains in ~0 s (delay 0): any trial with a real delay exceeds 1.25x of it.
+    text = STUDY_BENCHMARK.replace("time_budget = 1000", "time_budget = 1.25")
+    text += "[study.space]\ndelay = { low = 0.2, high = 0.3 }\n"
+    code, out = run(tmp_path, text)
+    assert code == 0
+    records = trials(out)
+    assert records and all(r["status"] == "infeasible" for r in records)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["studies"]["search"]["infeasible"] == 6
+    assert summary["studies"]["search"]["best"] == []
+
+
+def test_process_executor_matches_local(tmp_path, test_plugin):
+    code, local = run(tmp_path, out="local")
+    text = STUDY_BENCHMARK.replace(
+        "time_budget = 1000", 'time_budget = 1000\nexecutor = "process"\nworkers = 2'
+    )
+    code, pooled = run(tmp_path, text, out="pooled")
+    assert code == 0
+    by_number = {r["number"]: r["metrics"] for r in trials(pooled)}
+    assert by_number == {r["number"]: r["metrics"] for r in trials(local)}
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from embench.cli import main
+    from embench.plugins import temporary_plugin
+    from tests.helpers import TestPlugin
+    with temporary_plugin("embench-tests", TestPlugin()):
+        sys.exit(main(["run", sys.argv[1], "--output", sys.argv[2], "--quiet"]))
+    """
+)
+
+
+def test_sigkill_mid_study_then_resume_equals_uninterrupted(tmp_path, test_plugin):
+    text = STUDY_BENCHMARK.replace("budget = 6", "budget = 8") + "[study.params]\ndelay = 0.25\n"
+    bench = write_benchmark(tmp_path, text)
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(bench), str(out)], cwd=REPO, env=env
+    )
+    path = out / "studies" / "search" / "journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the study process ended early with code {proc.returncode}")
+        if path.exists() and sum(1 for _ in path.open()) >= 5:  # header, default, 3 trials
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(trials(out))
+    assert 3 <= killed_at < 8, "the kill must land mid-study"
+    assert main(["run", str(bench), "--output", str(out), "--quiet"]) == 0
+    resumed = trials(out)
+    assert sorted(r["number"] for r in resumed) == list(range(8))  # none repeated, none lost
+    assert main(["run", str(bench), "--output", str(tmp_path / "straight"), "--quiet"]) == 0
+    straight = trials(tmp_path / "straight")
+    key = lambda r: (r["number"], r["params"], r["metrics"], r["status"])  # noqa: E731
+    assert sorted(map(key, resumed)) == sorted(map(key, straight))
+
+
+def test_dask_local_cluster_runs_a_study(tmp_path, test_plugin):
+    pytest.importorskip("distributed", reason="Dask distributed is a test dependency")
+    text = STUDY_BENCHMARK.replace(
+        "time_budget = 1000", 'time_budget = 1000\nexecutor = "dask"\nworkers = 2'
+    )
+    code, out = run(tmp_path, text)
+    assert code == 0
+    assert sorted(r["number"] for r in trials(out)) == list(range(6))
+    assert all(r["status"] == "ok" for r in trials(out))
