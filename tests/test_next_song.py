@@ -85,7 +85,9 @@ def test_matches_reference(n_songs, k, seed, data):
     pairs = {"in": ctx.split.in_set, "out": ctx.split.test.consecutive_pairs()}
     per_query = result.per_query
     for part, (queries, targets) in pairs.items():
-        expected = [reference_rank(table, int(q), int(t), k) for q, t in zip(queries, targets, strict=True)]
+        expected = [
+            reference_rank(table, int(q), int(t), k) for q, t in zip(queries, targets, strict=True)
+        ]
         got = per_query[per_query.set == part]["rank"].tolist()
         assert got == expected
         if expected:
