@@ -1,0 +1,299 @@
+"""HardNeg: how many of a song's nearest neighbours are false neighbours (DESIGN.md s.4).
+
+A *bigram* is one pair of adjacent songs ``(s_i, s_i+1)`` of a training sequence (the training
+corpus ``ctx.split.train``, last songs masked). Pairs are unordered: every bigram is read in both
+directions, so the ``N`` bigrams give ``2N`` directed bigrams, and the co-occurrences ``n_ab`` of
+two distinct songs count the bigrams ``(a, b)`` and ``(b, a)``. With ``n_a`` the directed bigrams
+starting with ``a`` (the occurrences of ``a`` next to any song; a repeat ``(a, a)`` counts
+twice), the 2x2 contingency table of the pair against all bigrams is::
+
+                         ends with b          ends with another song
+    starts with a        n_ab                 n_a - n_ab
+    another song         n_b - n_ab           2N - n_a - n_b + n_ab
+
+and Pearson's chi-squared statistic (no continuity correction) is
+``T (T n_ab - n_a n_b)^2 / (n_a n_b (T - n_a) (T - n_b))`` with ``T = 2N``.
+
+Why both directions: songs that are adjacent only by chance then co-occur as often as the table
+expects (``n_a n_b / 2N``), and the statistic follows chi-squared with one degree of freedom. A
+table of undirected bigrams (``N`` rows, "contains a" x "contains b") would expect twice the
+chance co-occurrences, so a pair adjacent by pure chance would look significantly *rare*.
+
+A pair is a *hard negative* when it co-occurs at least ``min_cooccurrence`` times and its
+statistic is below the critical value of the chosen significance level (one degree of freedom;
+p = 0.05 gives 3.841): the songs were played next to each other, but no more often than chance
+would have it. A pair whose statistic is undefined (a song in every bigram) is never flagged.
+
+HardNeg is the mean, over songs, of the share of the song's top-``k`` neighbours that are its hard
+negatives (lower is better). The songs scored are those played in the training corpus (all of
+them, or a seeded sample of ``max_songs`` when there are more), so that every configuration is
+scored on the same songs; a scored song without a vector has no neighbours and is left out of
+the mean (its share is NaN in the per-query table). The share's denominator is the number of
+neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+import embench
+from embench.errors import DataError
+
+CHUNK = 20_000  # query songs looked up at once; bounds memory at CHUNK x k keys
+
+
+class HardNegOptions(embench.Options):
+    k: int = Field(100, ge=1, description="neighbours of each song inspected")
+    p_value: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="significance level; pairs whose chi-squared statistic stays below its "
+        "critical value (1 degree of freedom, 3.841 for 0.05) are chance pairs",
+    )
+    min_cooccurrence_rate: float = Field(
+        1e-7,
+        ge=0,
+        description="a hard negative co-occurs at least this share of the total song "
+        "occurrences of the training corpus (and at least once)",
+    )
+    min_cooccurrence: float | None = Field(
+        None,
+        ge=1,
+        description="absolute minimum co-occurrences; overrides min_cooccurrence_rate when set",
+    )
+    max_songs: int = Field(
+        50_000,
+        ge=1,
+        description="score at most this many songs (a seeded sample when the training "
+        "corpus plays more)",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class BigramStatistics:
+    """Co-occurrence counts and chi-squared statistics of every unordered pair of distinct songs.
+
+    Pairs are sorted by ``first * n_songs + second`` with ``first < second``.
+    """
+
+    n_songs: int
+    first: np.ndarray  # int64
+    second: np.ndarray  # int64
+    count: np.ndarray  # int64 co-occurrences
+    chi2: np.ndarray  # float64, NaN when undefined
+    marginal: np.ndarray  # int64: directed bigrams starting with each song
+    n_bigrams: int  # undirected bigrams N (the table total is 2N)
+    n_events: int  # song occurrences of the corpus
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self.first * self.n_songs + self.second
+
+
+def chi2_2x2(co: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, total: int) -> np.ndarray:
+    """Pearson's chi-squared of the tables ``[[co, n_a-co], [n_b-co, total-n_a-n_b+co]]``.
+
+    Vectorised closed form, no continuity correction; NaN where a margin is zero.
+    """
+    co = np.asarray(co, dtype=np.float64)
+    n_a = np.asarray(n_a, dtype=np.float64)
+    n_b = np.asarray(n_b, dtype=np.float64)
+    total = float(total)
+    denominator = n_a * n_b * (total - n_a) * (total - n_b)
+    numerator = total * (total * co - n_a * n_b) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+
+
+def _unordered_bigrams(corpus) -> tuple[np.ndarray, np.ndarray]:
+    x, y = corpus.consecutive_pairs()
+    return np.minimum(x, y), np.maximum(x, y)
+
+
+def _marginals(a: np.ndarray, b: np.ndarray, n_songs: int) -> np.ndarray:
+    """Directed bigrams starting with each song: its occurrences next to any song."""
+    return np.bincount(a, minlength=n_songs) + np.bincount(b, minlength=n_songs)
+
+
+def bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
+    """Count the unordered adjacent pairs of ``corpus`` and their chi-squared statistics."""
+    a, b = _unordered_bigrams(corpus)
+    marginal = _marginals(a, b, n_songs)
+    distinct = a != b
+    first, second, count = _count_pairs(a[distinct], b[distinct], n_songs)
+    chi2 = chi2_2x2(count, marginal[first], marginal[second], 2 * len(a))
+    return BigramStatistics(
+        n_songs=n_songs,
+        first=first,
+        second=second,
+        count=count,
+        chi2=chi2,
+        marginal=marginal.astype(np.int64),
+        n_bigrams=int(len(a)),
+        n_events=int(corpus.n_events),
+    )
+
+
+def _count_pairs(a: np.ndarray, b: np.ndarray, n_songs: int):
+    """Distinct (a, b) pairs and their counts, sorted by a then b (a sparse-matrix tally)."""
+    from scipy import sparse
+
+    if len(a) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    matrix = sparse.csr_matrix(
+        (np.ones(len(a), dtype=np.int64), (a.astype(np.int64), b.astype(np.int64))),
+        shape=(n_songs, n_songs),
+    )
+    matrix.sum_duplicates()  # also sorts the column indices of every row
+    first = np.repeat(np.arange(n_songs, dtype=np.int64), np.diff(matrix.indptr))
+    return first, matrix.indices.astype(np.int64), matrix.data.astype(np.int64)
+
+
+def min_cooccurrence_of(options: HardNegOptions, n_events: int) -> float:
+    """The co-occurrence threshold: the absolute option, else rate x occurrences, at least 1."""
+    if options.min_cooccurrence is not None:
+        return float(options.min_cooccurrence)
+    return max(1.0, options.min_cooccurrence_rate * n_events)
+
+
+def critical_value(p_value: float) -> float:
+    """Chi-squared critical value with one degree of freedom (3.841 for p = 0.05)."""
+    from scipy.stats import chi2
+
+    return float(chi2.isf(p_value, df=1))
+
+
+def hard_negative_mask(stats: BigramStatistics, options: HardNegOptions) -> np.ndarray:
+    """Which pairs of ``stats`` are hard negatives (NaN statistics never are)."""
+    threshold = min_cooccurrence_of(options, stats.n_events)
+    with np.errstate(invalid="ignore"):
+        below = stats.chi2 < critical_value(options.p_value)
+    return (stats.count >= threshold) & below
+
+
+def hard_negatives_of(dataset, corpus, song_index, options: HardNegOptions | None = None):
+    """The hard negatives of one song, most co-occurring first (the paper's Table 1).
+
+    ``song_index`` is the song's index in ``dataset`` (or its ``song_id`` as a string);
+    ``corpus`` the training sequences (e.g. ``split.train``). Returns a DataFrame with the
+    partner's ``song_id``, ``title``, ``artist``, the pair's ``cooccurrences`` and ``chi2``.
+    """
+    options = options or HardNegOptions()
+    n = dataset.n_songs
+    if isinstance(song_index, str):
+        matches = np.flatnonzero(dataset.songs["song_id"].to_numpy() == song_index)
+        if len(matches) == 0:
+            raise DataError(f"no song with id '{song_index}' in dataset '{dataset.name}'")
+        song_index = int(matches[0])
+    song_index = int(song_index)
+    if not 0 <= song_index < n:
+        raise DataError(f"song index {song_index} is outside the catalogue (0..{n - 1})")
+    a, b = _unordered_bigrams(corpus)
+    marginal = _marginals(a, b, n)
+    involved = (a != b) & ((a == song_index) | (b == song_index))
+    partners = np.where(a[involved] == song_index, b[involved], a[involved])
+    count = np.bincount(partners, minlength=n)
+    partner = np.flatnonzero(count)
+    co = count[partner]
+    chi2 = chi2_2x2(co, np.full(len(partner), marginal[song_index]), marginal[partner], 2 * len(a))
+    threshold = min_cooccurrence_of(options, corpus.n_events)
+    with np.errstate(invalid="ignore"):
+        hard = (co >= threshold) & (chi2 < critical_value(options.p_value))
+    songs = dataset.songs
+    table = pd.DataFrame(
+        {
+            "song_id": songs["song_id"].to_numpy()[partner[hard]],
+            "title": songs["title"].to_numpy()[partner[hard]],
+            "artist": songs["artist"].to_numpy()[partner[hard]],
+            "cooccurrences": co[hard].astype(np.int64),
+            "chi2": chi2[hard],
+        }
+    )
+    return table.sort_values(
+        ["cooccurrences", "chi2"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if len(sorted_keys) == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    position = np.searchsorted(sorted_keys, keys)
+    position = np.minimum(position, len(sorted_keys) - 1)
+    return sorted_keys[position] == keys
+
+
+class HardNeg(embench.Metric):
+    """Mean share of hard negatives (chance co-occurrences) among each song's top-k neighbours."""
+
+    name = "hardneg"
+    Options = HardNegOptions
+    directions = {"hardneg": "min"}
+    per_query_values = {"hardneg": "hardneg"}
+    per_query_keys = ("song_id",)
+
+    def compute(self, ctx, options):
+        n = ctx.dataset.n_songs
+        stats = bigram_statistics(ctx.split.train, n)
+        hard = hard_negative_mask(stats, options)
+        hard_keys = stats.keys[hard]  # sorted: the pairs are in key order
+        per_song = np.bincount(stats.first[hard], minlength=n) + np.bincount(
+            stats.second[hard], minlength=n
+        )
+
+        played = np.flatnonzero(ctx.popularity > 0)
+        if len(played) > options.max_songs:
+            chosen = ctx.rng("hardneg").choice(len(played), options.max_songs, replace=False)
+            played = played[np.sort(chosen)]
+
+        shares = np.full(len(played), np.nan)
+        n_neighbours = np.zeros(len(played), dtype=np.int64)
+        for start in range(0, len(played), CHUNK):
+            queries = played[start : start + CHUNK]
+            neighbours = ctx.song_neighbours(queries, options.k)
+            valid = neighbours >= 0
+            low = np.minimum(queries[:, None], neighbours)
+            high = np.maximum(queries[:, None], neighbours)
+            found = _contains(hard_keys, low * n + high) & valid
+            counted = valid.sum(axis=1)
+            n_neighbours[start : start + CHUNK] = counted
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shares[start : start + CHUNK] = np.where(
+                    counted > 0, found.sum(axis=1) / np.maximum(counted, 1), np.nan
+                )
+
+        scored = ~np.isnan(shares)
+        value = float(shares[scored].mean()) if scored.any() else float("nan")
+        per_query = pd.DataFrame(
+            {
+                "song_id": ctx.dataset.songs["song_id"].to_numpy()[played],
+                "hardneg": shares,
+                "neighbours": n_neighbours,
+                "hard_negatives": per_song[played].astype(np.int64),
+            }
+        )
+        summary = pd.DataFrame(
+            {
+                "pairs": [len(stats.count)],
+                "hard_negative_pairs": [int(hard.sum())],
+                "bigrams": [stats.n_bigrams],
+                "min_cooccurrence": [min_cooccurrence_of(options, stats.n_events)],
+                "critical_value": [critical_value(options.p_value)],
+                "songs_scored": [int(scored.sum())],
+            }
+        )
+        return embench.MetricResult(
+            values={"hardneg": value}, per_query=per_query, tables={"hardneg_pairs": summary}
+        )
+
+
+@embench.hookimpl
+def register_metrics(register):
+    register(HardNeg)
