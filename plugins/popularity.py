@@ -1,0 +1,145 @@
+"""Next-song HitRate@k per popularity bucket of the query and of the target song.
+
+Songs are sorted by training plays, most played first (ties: lower song index first). With ``B``
+buckets, bucket ``b`` holds the songs that start inside ``[b/B, (b+1)/B)`` of the cumulative
+share of plays, i.e. whose preceding songs hold that share (integer arithmetic, no rounding);
+so the most played song is always in bucket 0 and each bucket holds about a ``1/B`` share of
+plays. Songs never played in training fall into the last bucket. A bucket left empty (some song
+alone holds more than ``1/B`` of the plays) is a :class:`~embench.errors.DataError`: choose
+fewer buckets.
+
+The pairs scored are the consecutive pairs of the held-out sequences, as in out-of-set next-song
+prediction; each pair falls into a cell (query bucket, target bucket), and at most
+``pairs_per_cell`` pairs per cell are drawn with the metric's seeded generator. A query or target
+without a vector is a miss. ``hitrate_by_popularity`` (rows: query bucket, columns: target
+bucket) holds the HitRates, ``pairs_by_popularity`` the pairs scored in each cell (a cell without
+pairs has a NaN HitRate). The values are the diagonal cells ``hitrate_pop_diag_b<b>`` and their
+mean over cells with pairs, ``hitrate_pop_diag``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+import embench
+from embench.errors import DataError
+
+CHUNK = 50_000  # queries looked up at once
+MAX_BUCKETS = 20  # value keys (and their directions) are declared for this many buckets
+
+
+class PopularityOptions(embench.Options):
+    k: int = Field(100, ge=1, description="neighbours considered (HitRate@k)")
+    buckets: int = Field(
+        5, ge=2, le=MAX_BUCKETS, description="popularity buckets, each ~1/buckets of the plays"
+    )
+    pairs_per_cell: int = Field(
+        1000, ge=1, description="pairs drawn per (query bucket, target bucket) cell"
+    )
+
+
+def popularity_buckets(plays: np.ndarray, buckets: int) -> np.ndarray:
+    """Bucket of every song: ``floor(buckets x plays of more popular songs / all plays)``."""
+    plays = np.asarray(plays, dtype=np.int64)
+    if (plays < 0).any():
+        raise DataError("popularity buckets: negative play counts")
+    total = int(plays.sum())
+    if total == 0:
+        raise DataError("popularity buckets: the training corpus has no plays")
+    order = np.lexsort((np.arange(len(plays)), -plays))
+    before = np.cumsum(plays[order]) - plays[order]
+    bucket = np.empty(len(plays), dtype=np.int64)
+    bucket[order] = np.minimum(before * buckets // total, buckets - 1)
+    bucket[plays == 0] = buckets - 1
+    filled = np.bincount(bucket, minlength=buckets) > 0
+    if not filled.all():
+        empty = np.flatnonzero(~filled)
+        share = plays.max() / total
+        raise DataError(
+            f"popularity buckets: {buckets} buckets leave bucket(s) {empty.tolist()} empty "
+            f"(the most played song alone holds {share:.0%} of the plays); use fewer buckets"
+        )
+    return bucket
+
+
+def draw_per_cell(cells: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of up to ``size`` items per cell, drawn uniformly, returned in ascending order."""
+    order = np.lexsort((rng.random(len(cells)), cells))
+    sorted_cells = cells[order]
+    if len(order) == 0:
+        return order
+    starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return np.sort(order[rank < size])
+
+
+def hits_at_k(ctx, queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    """Whether each target is among its query's top-k neighbours (unknown songs: a miss)."""
+    hits = np.zeros(len(queries), dtype=bool)
+    for start in range(0, len(queries), CHUNK):
+        neighbours = ctx.song_neighbours(queries[start : start + CHUNK], k)
+        hits[start : start + CHUNK] = (neighbours == targets[start : start + CHUNK, None]).any(1)
+    return hits
+
+
+class PopularityBuckets(embench.Metric):
+    """HitRate@k per (query popularity bucket, target popularity bucket)."""
+
+    name = "popularity"
+    Options = PopularityOptions
+    directions = {"hitrate_pop_diag": "max"} | {
+        f"hitrate_pop_diag_b{b}": "max" for b in range(MAX_BUCKETS)
+    }
+    # Significance: the hits of the pairs on the diagonal (NaN off it), paired by pair.
+    per_query_values = {"hitrate_pop_diag": "diagonal_hit"}
+    per_query_keys = ("query_song", "target_song")
+
+    def compute(self, ctx, options):
+        n_buckets = options.buckets
+        bucket = popularity_buckets(ctx.popularity, n_buckets)
+        queries, targets = ctx.held_out.consecutive_pairs()
+        cells = bucket[queries] * n_buckets + bucket[targets]
+        chosen = draw_per_cell(cells, options.pairs_per_cell, ctx.rng("popularity"))
+        queries, targets, cells = queries[chosen], targets[chosen], cells[chosen]
+        hits = hits_at_k(ctx, queries, targets, options.k)
+
+        size = n_buckets * n_buckets
+        counts = np.bincount(cells, minlength=size)
+        hit_counts = np.bincount(cells, weights=hits, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(counts > 0, hit_counts / np.maximum(counts, 1), np.nan)
+        labels = [f"b{b}" for b in range(n_buckets)]
+        table = pd.DataFrame(rates.reshape(n_buckets, n_buckets), index=labels, columns=labels)
+        table.index.name = "query_bucket"
+        table.columns.name = "target_bucket"
+        pairs = pd.DataFrame(counts.reshape(n_buckets, n_buckets), index=labels, columns=labels)
+        pairs.index.name = "query_bucket"
+        pairs.columns.name = "target_bucket"
+
+        diagonal = np.diag(table.to_numpy())
+        values = {f"hitrate_pop_diag_b{b}": float(diagonal[b]) for b in range(n_buckets)}
+        filled = ~np.isnan(diagonal)
+        values["hitrate_pop_diag"] = float(diagonal[filled].mean()) if filled.any() else np.nan
+        song_ids = ctx.dataset.songs["song_id"].to_numpy()
+        per_query = pd.DataFrame(
+            {
+                "query_song": song_ids[queries],
+                "target_song": song_ids[targets],
+                "query_bucket": cells // n_buckets,
+                "target_bucket": cells % n_buckets,
+                "hit": hits,
+                "diagonal_hit": np.where(cells // n_buckets == cells % n_buckets, hits, np.nan),
+            }
+        )
+        return embench.MetricResult(
+            values=values,
+            per_query=per_query,
+            tables={"hitrate_by_popularity": table, "pairs_by_popularity": pairs},
+        )
+
+
+@embench.hookimpl
+def register_metrics(register):
+    register(PopularityBuckets)
