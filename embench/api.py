@@ -174,6 +174,10 @@ class Metric:
     Options: ClassVar[type[Options]] = Options
     directions: ClassVar[dict[str, Direction]] = {}
     requires: ClassVar[frozenset[str]] = frozenset()  # song-table columns, e.g. {"genre"}
+    # Significance tests: value key -> per-query column holding its per-query values, and the
+    # per-query columns that identify a query across configurations.
+    per_query_values: ClassVar[dict[str, str]] = {}
+    per_query_keys: ClassVar[tuple[str, ...]] = ()
 
     def neighbours_needed(self, options: Any) -> int:
         """How many nearest neighbours per song this metric reads from the shared index."""

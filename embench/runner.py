@@ -21,6 +21,7 @@ from embench.errors import EmbenchError, PluginError
 from embench.evaluation import EvalContext, Evaluation, evaluate
 from embench.provenance import machine, versions
 from embench.report import files
+from embench.report.marks import compute_marks, default_name
 
 
 @dataclass
@@ -362,10 +363,19 @@ class Runner:
                     frame = result.per_query.copy()
                     frame.insert(0, "configuration", outcome.name)
                     per_metric.setdefault(metric, []).append(frame)
-        for metric, frames in per_metric.items():
-            files.write_parquet(
-                out / "per_query" / f"{metric}.parquet", pd.concat(frames, ignore_index=True)
-            )
+        tables = {m: pd.concat(frames, ignore_index=True) for m, frames in per_metric.items()}
+        for metric, table in tables.items():
+            files.write_parquet(out / "per_query" / f"{metric}.parquet", table)
+        rows = [o.summary() for o in outcomes]
+        single = [
+            o.name
+            for o in outcomes
+            for plan in self.benchmark.studies
+            if o.study == plan.name and plan.section.objective is not None
+        ]
+        marks = compute_marks(rows, tables, self.benchmark.metrics, single)
+        for row in rows:
+            row["marks"] = marks.get(row["name"], {})
         resolved = self.benchmark.resolved()
         files.write_json(out / "config.json", resolved)
         plugin_packages = sorted(
@@ -391,7 +401,8 @@ class Runner:
                     "test": len(self.split.test_ids),
                 },
             },
-            "configurations": [o.summary() for o in outcomes],
+            "compared_with": default_name(rows),
+            "configurations": rows,
             "studies": studies or {},
             "scale": scale or [],
         }

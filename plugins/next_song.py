@@ -49,6 +49,8 @@ class NextSong(embench.Metric):
         key: "max"
         for key in ("hitrate", "hitrate_in", "hitrate_out", "ndcg", "ndcg_in", "ndcg_out")
     }
+    per_query_values = {"hitrate": "hit", "ndcg": "ndcg"}
+    per_query_keys = ("set", "query_song", "target_song")
 
     def compute(self, ctx, options):
         sets = {}
