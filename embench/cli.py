@@ -1,4 +1,4 @@
-"""The ``embench`` command line: run | plugins | data prepare | data stats."""
+"""The ``embench`` command line: run | plugins | data prepare | data stats | hardneg."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from embench.errors import EmbenchError
+from embench.errors import DataError, EmbenchError
 
 DEBUG_ENV = "EMBENCH_DEBUG"
 
@@ -52,8 +52,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     plugins = get_plugin_manager()
     table = Table(title="embench plugins")
-    for column in ("kind", "name", "plugin", "package", "version", "description"):
-        table.add_column(column)
+    for column in ("kind", "name", "plugin", "package", "version"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description")
     for kind, registry in plugins.registries().items():
         for entry in registry:
             doc = (entry.cls.__doc__ or "").strip().splitlines()
@@ -96,6 +97,50 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def find_song(dataset, query: str) -> int:
+    """A song by exact id, else by a unique case-insensitive title match."""
+    songs = dataset.songs
+    exact = (songs["song_id"] == query).to_numpy()
+    if exact.any():
+        return int(exact.argmax())
+    titles = songs["title"].fillna("").str.lower()
+    matches = titles.str.contains(query.lower(), regex=False).to_numpy().nonzero()[0]
+    if len(matches) == 1:
+        return int(matches[0])
+    if not len(matches):
+        raise DataError(f"no song with id or title '{query}' in dataset '{dataset.name}'")
+    shown = ", ".join(
+        f"{songs.song_id[i]} ({songs.title[i]} - {songs.artist[i]})" for i in matches[:5]
+    )
+    raise DataError(f"'{query}' matches {len(matches)} titles, give a song id: {shown}")
+
+
+def cmd_hardneg(args: argparse.Namespace) -> int:
+    from embench.data.split import make_split
+    from embench_plugins.hardneg import HardNegOptions, hard_negatives_of
+
+    benchmark = _load_benchmark(args.benchmark)
+    dataset = benchmark.load_dataset()
+    config = benchmark.config
+    split = make_split(dataset, config.split.fractions, seed=benchmark.seed)
+    values = config.metrics.get("hardneg", {})
+    options = HardNegOptions.model_validate({k: v for k, v in values.items()})
+    song = find_song(dataset, args.song)
+    table = hard_negatives_of(dataset, split.train, song, options).head(args.limit)
+    row = dataset.songs.iloc[song]
+    out = Table(title=f"hard negatives of {row.title} - {row.artist} ({row.song_id})")
+    for column in ("song_id", "title", "artist", "cooccurrences", "chi2"):
+        out.add_column(column, justify="right" if column in ("cooccurrences", "chi2") else "left")
+    for r in table.itertuples():
+        out.add_row(
+            str(r.song_id), str(r.title), str(r.artist), f"{r.cooccurrences}", f"{r.chi2:.3f}"
+        )
+    Console().print(out)
+    if table.empty:
+        Console(stderr=True).print("no hard negatives: every co-occurring partner is associated")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embench", description="Evaluate and optimise behavioural song embeddings."
@@ -127,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats = data_sub.add_parser("stats", help="print a dataset's figures (the paper's Table 2)")
     stats.add_argument("benchmark", help="benchmark .toml file whose [dataset] to describe")
     stats.set_defaults(func=cmd_data_stats)
+
+    hardneg = sub.add_parser(
+        "hardneg", help="list a song's hard negatives: frequent but unassociated partners"
+    )
+    hardneg.add_argument(
+        "benchmark", help="benchmark .toml file (dataset, split, [metrics.hardneg])"
+    )
+    hardneg.add_argument("song", help="song id, or a unique part of its title")
+    hardneg.add_argument("--limit", type=int, default=20, help="rows shown (default 20)")
+    hardneg.set_defaults(func=cmd_hardneg)
     return parser
 
 

@@ -59,11 +59,8 @@ class Word2Vec(embench.Embedder):
             def on_epoch_end(self, model) -> None:
                 self.epoch += 1
                 monitor.progress(self.epoch / params.epochs)
-                if self.epoch < params.epochs and monitor.should_stop():
-                    # Raised between epochs, after gensim has joined its worker threads.
-                    raise embench.BudgetExceeded(f"stopped after {self.epoch} epochs")
 
-        sentences = sequences_as_tokens(corpus)
+        sentences = StoppableCorpus(sequences_as_tokens(corpus), monitor)
         model = GensimWord2Vec(
             sentences=sentences,
             sg=1,
@@ -82,9 +79,44 @@ class Word2Vec(embench.Embedder):
             hashfxn=stable_hash,
             callbacks=[Progress()],
         )
+        if sentences.stopped:
+            raise embench.BudgetExceeded(
+                f"stopped in epoch {sentences.passes - 1} of {params.epochs}"
+            )
         keys = model.wv.index_to_key
         song_index = np.fromiter((int(k) for k in keys), dtype=np.int64, count=len(keys))
         return embench.Embedding(song_index, model.wv.vectors)
+
+
+class StoppableCorpus:
+    """The token lists, re-iterable for gensim, that end a training pass early once the
+    monitor asks to stop: gensim then finishes the epoch quickly and training returns.
+    The first pass (gensim's vocabulary scan) always completes. When nobody asks to stop,
+    gensim sees exactly the same sentences in the same order."""
+
+    CHECK_EVERY = 256
+
+    def __init__(self, sentences: list[list[str]], monitor) -> None:
+        self.sentences = sentences
+        self.monitor = monitor
+        self.stopped = False
+        self.passes = 0
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __iter__(self):
+        self.passes += 1
+        training = self.passes > 1
+        for i, sentence in enumerate(self.sentences):
+            if (
+                training
+                and i % self.CHECK_EVERY == 0
+                and (self.stopped or self.monitor.should_stop())
+            ):
+                self.stopped = True
+                return
+            yield sentence
 
 
 def sequences_as_tokens(corpus) -> list[list[str]]:

@@ -1,11 +1,11 @@
 """Tests of the example plugin, using the fixtures embench ships for plugin authors."""
 
 import numpy as np
+from embench_baselines import Coverage, CoverageOptions, RandomBaseline, RandomOptions
 
 from embench.api import TrainingMonitor
 from embench.data.split import make_split
 from embench.evaluation import EvalContext
-from embench_baselines import Coverage, CoverageOptions, RandomBaseline, RandomOptions
 
 
 def test_plugins_are_registered_through_the_entry_point(embench_plugins):
