@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -15,6 +16,7 @@ from rich.table import Table
 from embench.errors import DataError, EmbenchError
 
 DEBUG_ENV = "EMBENCH_DEBUG"
+COMMAND_MODULES = ("embench.report.commands", "embench.plugin_check")
 
 
 def _load_benchmark(path: str):
@@ -182,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     hardneg.add_argument("song", help="song id, or a unique part of its title")
     hardneg.add_argument("--limit", type=int, default=20, help="rows shown (default 20)")
     hardneg.set_defaults(func=cmd_hardneg)
+
+    for module in COMMAND_MODULES:  # commands living beside the code they drive
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
