@@ -164,6 +164,10 @@ class BenchmarkConfig(Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     study: list[StudySection] = Field(default_factory=list)
     scale: ScaleSection | None = None
+    thresholds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per value key: min/max (and relative) bounds applied by `embench check`",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> BenchmarkConfig:
