@@ -87,3 +87,68 @@ def test_duplicate_configuration_names(tmp_path, capsys, test_plugin):
     text = TINY_BENCHMARK.replace('name = "wide"', 'name = "default"')
     code, err = run_cli(tmp_path, capsys, text=text)
     assert code == 2 and "used twice" in err
+
+
+DATA_BENCHMARK = """
+[benchmark]
+name = "data"
+threads = 1
+[dataset]
+plugin = "{plugin}"
+[dataset.options]
+path = "{path}"
+[[configuration]]
+name = "default"
+"""
+
+
+def write_yes(directory, train_lines, songs=3):
+    directory.mkdir()
+    (directory / "train.txt").write_text(
+        " ".join(str(i) for i in range(songs))
+        + "\n"
+        + " ".join("1" * songs)
+        + "\n"
+        + "".join(line + " \n" for line in train_lines)
+    )
+    (directory / "song_hash.txt").write_text(
+        "".join(f"{i}\tSong {i}\tArtist {i}\n" for i in range(songs))
+    )
+    (directory / "tags.txt").write_text("#\n" * songs)
+    (directory / "tag_hash.txt").write_text("0, rock\n")
+
+
+def data_run(tmp_path, capsys, plugin, path):
+    text = DATA_BENCHMARK.format(plugin=plugin, path=path)
+    return run_cli(tmp_path, capsys, text=text)
+
+
+def test_missing_data_directory(tmp_path, capsys):
+    code, err = data_run(tmp_path, capsys, "yes", "no-such-dir")
+    assert code == 2 and "no-such-dir" in err
+
+
+def test_non_numeric_song_id(tmp_path, capsys):
+    write_yes(tmp_path / "yes", ["0 1 2", "1 x 2"])
+    code, err = data_run(tmp_path, capsys, "yes", "yes")
+    assert code == 2 and "train.txt" in err and "'x'" in err
+
+
+def test_sequences_mention_unknown_songs(tmp_path, capsys):
+    write_yes(tmp_path / "yes", ["0 1 2", "1 7 2"])
+    code, err = data_run(tmp_path, capsys, "yes", "yes")
+    assert code == 2 and "7" in err and "train.txt" in err
+
+
+def test_empty_dataset(tmp_path, capsys):
+    write_yes(tmp_path / "yes", [])
+    code, err = data_run(tmp_path, capsys, "yes", "yes")
+    assert code == 2 and ("empty" in err or "no playlists" in err or "no sequences" in err)
+
+
+def test_corrupt_parquet(tmp_path, capsys):
+    (tmp_path / "pq").mkdir()
+    (tmp_path / "pq" / "sequences.parquet").write_bytes(b"not parquet at all")
+    (tmp_path / "pq" / "songs.parquet").write_bytes(b"PAR1 nope")
+    code, err = data_run(tmp_path, capsys, "parquet", "pq")
+    assert code == 2 and "parquet" in err.lower()
