@@ -45,8 +45,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [c["name"] for c in summary["configurations"] if c["status"] != "ok"]
     if failed:
         console.print(f"[red]{len(failed)} configuration(s) failed: {', '.join(failed)}[/red]")
-        return 1
-    return 0
+    if args.check:
+        from embench.report.commands import run_check
+
+        return max(run_check(output), int(bool(failed)))
+    return int(bool(failed))
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -156,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     run.add_argument("--budget", type=int, help="override every study's budget (trials)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.add_argument(
+        "--check", action="store_true", help="then check the benchmark's [thresholds] (exit 1)"
+    )
     run.set_defaults(func=cmd_run)
 
     plugins = sub.add_parser(

@@ -21,6 +21,7 @@ from embench.errors import EmbenchError, PluginError
 from embench.evaluation import EvalContext, Evaluation, evaluate
 from embench.provenance import machine, versions
 from embench.report import files
+from embench.report.html import write_report_after_run
 from embench.report.marks import compute_marks, default_name
 
 
@@ -273,7 +274,9 @@ class Runner:
                 outcomes += self.final_evaluation(plan, result, progress, part)
             if self.benchmark.config.scale:
                 scale = self.run_scale(budget, progress, part)
-        return self.write(outcomes, part, started, studies=studies, scale=scale)
+        summary = self.write(outcomes, part, started, studies=studies, scale=scale)
+        write_report_after_run(self.output, self.console)  # report.html + PNG plots
+        return summary
 
     def run_study(self, plan, split: Split, folder: str, budget, progress, extra=None):
         from embench.study import Study

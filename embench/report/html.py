@@ -1,0 +1,500 @@
+"""The HTML report of a run: one self-contained ``report.html`` plus the same plots as PNG files.
+
+Everything comes from the files of a finished run (:mod:`embench.report.load`), so
+``embench report RUN_DIR`` rebuilds it without training anything. The page has no script and
+no external resource: plots are embedded as base64 PNG, the style sheet is inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from embench.report import files
+from embench.report.console import PREFERRED, format_value
+from embench.report.load import Run, RunDirError, StudyRecords, load_run, value
+from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
+
+REPORT = "report.html"
+PNG_PREFIX = "report-"  # the PNG files beside the report: report-NAME.png
+POPULARITY_TABLE = "popularity.hitrate_by_popularity"
+PLAY_METRIC = "play_prediction"
+BUCKET_KEY = re.compile(r"_b\d+$")  # per-bucket values: shown in the popularity figure instead
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222;
+       padding: 0 1em; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.error { color: #b00; } tr.infeasible td { color: #a60; } tr.failed td { color: #b00; }
+.meta { color: #555; } .note { background: #fff8e0; padding: 0.4em 0.8em; }
+figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
+img { max-width: 100%; height: auto; } details { margin: 0.5em 0; }
+code { font-size: 0.85em; } .scroll { overflow-x: auto; }
+"""
+
+
+@dataclass
+class Plot:
+    """One figure: written as ``report-NAME.png`` and embedded in the page."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+    @property
+    def filename(self) -> str:
+        return f"{PNG_PREFIX}{self.name}.png"
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", text)
+
+
+# -- choosing what to show -----------------------------------------------------------------------
+def table_keys(configurations: list[dict[str, Any]]) -> list[str]:
+    """The results-table columns: the paper's order first, then the other values (per-bucket
+    and in-/out-of-set variants are left to their own sections)."""
+    keys: list[str] = []
+    for row in configurations:
+        for key in row.get("metrics") or {}:
+            if key not in keys:
+                keys.append(key)
+    ordered = [k for k in PREFERRED if k in keys]
+    ordered += [
+        k
+        for k in keys
+        if k not in ordered and not k.endswith(("_in", "_out")) and not BUCKET_KEY.search(k)
+    ]
+    return ordered
+
+
+def best_configuration(run: Run, among: list[str], exclude: str | None) -> str | None:
+    """The configuration with the highest HitRate (else the first value key) among ``among``."""
+    rows = [run.configuration(n) for n in among if n != exclude]
+    if not rows:
+        return None
+    keys = run.value_keys()
+    key = "hitrate" if "hitrate" in keys else (keys[0] if keys else None)
+    if key is None:
+        return rows[0]["name"]
+    scored = [(value(r, key), -i, r["name"]) for i, r in enumerate(rows)]
+    scored = [s for s in scored if not math.isnan(s[0])] or scored
+    return max(scored)[2]
+
+
+# -- HTML helpers --------------------------------------------------------------------------------
+def cell(text: Any, cls: str | None = None, **attrs: str) -> str:
+    extra = "".join(f' {k.replace("_", "-")}="{escape(str(v))}"' for k, v in attrs.items())
+    klass = f' class="{cls}"' if cls else ""
+    return f"<td{klass}{extra}>{escape(str(text))}</td>"
+
+
+def html_table(
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    id: str | None = None,
+    row_classes: list[str] | None = None,
+) -> str:
+    """``rows`` hold ready-made ``<td>`` cells."""
+    ident = f' id="{escape(id)}"' if id else ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        klass = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{klass}>{''.join(row)}</tr>")
+    return (
+        f"<div class='scroll'><table{ident}><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def number_cell(x: Any, marks: str = "") -> str:
+    shown = format_value(x if isinstance(x, int | float) else None) if x is not None else "-"
+    return cell(shown + marks, "num")
+
+
+def figure_html(plot: Plot) -> str:
+    data = base64.b64encode(plot.png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(plot.title)}" '
+        f'data-plot="{escape(plot.name)}"><figcaption>{escape(plot.caption)} '
+        f"(<code>{escape(plot.filename)}</code>)</figcaption></figure>"
+    )
+
+
+# -- sections ------------------------------------------------------------------------------------
+def results_section(run: Run) -> str:
+    configurations = run.configurations
+    keys = table_keys(configurations)
+    header = ["configuration", "embedder", "study", "status", *keys, "train s"]
+    rows, classes = [], []
+    for row in configurations:
+        cells = [cell(row["name"]), cell(row.get("embedder", "")), cell(row.get("study") or "")]
+        status = row.get("status", "?")
+        cells.append(cell(status))
+        if status != "ok":
+            error = row.get("error") or status
+            cells.append(f'<td class="error" colspan="{len(keys) + 1}">{escape(str(error))}</td>')
+        else:
+            marks = row.get("marks") or {}
+            cells += [number_cell(value(row, k), marks.get(k, "")) for k in keys]
+            cells.append(number_cell(row.get("train_seconds")))
+        rows.append(cells)
+        classes.append("" if status == "ok" else "failed")
+    default = run.default_name
+    legend = (
+        f"<p class='meta'>{BETTER_THAN_DEFAULT}: significantly better than the default "
+        f"configuration ('{escape(str(default))}'); {BETTER_THAN_BEST_SINGLE}: significantly "
+        "better than the best configuration of a single-objective study (paired t-test on "
+        "per-query values, Bonferroni-corrected, p &lt; 0.01). Scored on the "
+        f"{escape(str(run.summary.get('evaluated_on', '?')))} part.</p>"
+    )
+    return (
+        "<h2 id='results'>Results</h2>"
+        + html_table(header, rows, id="results-table", row_classes=classes)
+        + legend
+    )
+
+
+def dataset_section(run: Run) -> str:
+    dataset = run.summary.get("dataset") or {}
+    stats = dataset.get("stats") or {}
+    if not stats:
+        return ""
+    rows = []
+    for key, x in stats.items():
+        shown = f"{x:,.2f}" if isinstance(x, float) else f"{x:,}" if isinstance(x, int) else x
+        rows.append([cell(key), cell(shown, "num")])
+    for part, count in (dataset.get("split") or {}).items():
+        rows.append([cell(f"{part} sequences"), cell(f"{count:,}", "num")])
+    plugin = escape(str(dataset.get("plugin", "?")))
+    return (
+        f"<h2 id='dataset'>Dataset</h2><p class='meta'>dataset plugin '{plugin}' "
+        "(the paper's Table 2: sequence lengths in songs)</p>"
+        + html_table(["figure", "value"], rows, id="dataset-table")
+    )
+
+
+def trial_table(study: StudyRecords) -> str:
+    keys = [o["key"] for o in study.objectives]
+    header = ["trial", "status", *keys, "train s", "params", "error"]
+    rows, classes = [], []
+    for record in study.trials:
+        objectives = list(record.get("objectives") or [])
+        objectives += [None] * (len(keys) - len(objectives))
+        params = json.dumps(record.get("params") or {}, separators=(", ", "="))[1:-1]
+        rows.append(
+            [
+                cell(record["number"], "num"),
+                cell(record.get("status", "?")),
+                *(number_cell(v) for v in objectives[: len(keys)]),
+                number_cell(record.get("train_seconds")),
+                cell(params.replace('"', "")),
+                cell(record.get("error") or "", "error"),
+            ]
+        )
+        status = record.get("status")
+        classes.append("trial" + (f" {status}" if status != "ok" else ""))
+    return (
+        f"<details><summary>all {len(study.trials)} trials of study "
+        f"{escape(study.name)}</summary>"
+        + html_table(header, rows, id=f"trials-{safe_name(study.name)}", row_classes=classes)
+        + "</details>"
+    )
+
+
+def study_plots(run: Run, name: str, study: StudyRecords, chosen: list[int]) -> list[Plot]:
+    from embench.report import plots
+
+    out = []
+    counts = {s: sum(r.get("status") == s for r in study.trials) for s in ("ok", "infeasible")}
+    figure = plots.plot_history(study, study.default)
+    out.append(
+        Plot(
+            f"history-{safe_name(name)}",
+            f"optimisation history of study {name}",
+            f"Study {name}: the objective of each of its {len(study.trials)} trials "
+            f"({counts['ok']} ok, {counts['infeasible']} infeasible, the rest failed; those "
+            "are marked at the bottom) and the best feasible value so far.",
+            plots.to_png(figure),
+        )
+    )
+    if study.multi_objective:
+        figure = plots.plot_pareto(study, chosen, study.default)
+        out.append(
+            Plot(
+                f"pareto-{safe_name(name)}",
+                f"Pareto front of study {name}",
+                f"Study {name}: feasible trials, the non-dominated ones joined, the points "
+                f"chosen for the final evaluation starred ({', '.join(f'#{n}' for n in chosen)}).",
+                plots.to_png(figure),
+            )
+        )
+    return out
+
+
+def studies_section(run: Run) -> tuple[str, list[Plot]]:
+    summaries = run.summary.get("studies") or {}
+    studies = {**run.studies, **run.scale_studies}
+    if not studies:
+        return "", []
+    parts = ["<h2 id='studies'>Studies</h2>"]
+    header = ["study", "objectives", "trials", "ok", "infeasible", "failed", "optimisation s"]
+    scale_seconds = {
+        f"{r.get('study')}@{float(r.get('rate', 0)):g}": r.get("optimisation_seconds")
+        for r in run.summary.get("scale") or []
+    }
+    rows = []
+    for name, study in studies.items():
+        statuses = [r.get("status") for r in study.trials]
+        objectives = ", ".join(f"{o['key']} ({o.get('direction')})" for o in study.objectives)
+        summary = summaries.get(name) or {}
+        rows.append(
+            [
+                cell(name),
+                cell(objectives),
+                cell(len(study.trials), "num"),
+                *(cell(statuses.count(s), "num") for s in ("ok", "infeasible", "failed")),
+                number_cell(summary.get("optimisation_seconds", scale_seconds.get(name))),
+            ]
+        )
+    parts.append(html_table(header, rows, id="studies-table"))
+    plots: list[Plot] = []
+    for name, study in studies.items():
+        chosen = [b.get("number") for b in (summaries.get(name) or {}).get("best") or []]
+        header_info = study.header
+        parts.append(
+            f"<h3>{escape(name)}</h3><p class='meta'>optimiser "
+            f"'{escape(str(header_info.get('optimiser', '?')))}', embedder "
+            f"'{escape(str(header_info.get('embedder', '?')))}', seed "
+            f"{escape(str(header_info.get('seed', '?')))}"
+            + (
+                f", on a {header_info['subsample']:g} subsample of the training sequences"
+                if isinstance(header_info.get("subsample"), int | float)
+                else ""
+            )
+            + "</p>"
+        )
+        made = study_plots(run, name, study, [n for n in chosen if isinstance(n, int)])
+        parts += [figure_html(p) for p in made]
+        parts.append(trial_table(study))
+        plots += made
+    return "".join(parts), plots
+
+
+def popularity_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
+    from embench.report import plots
+
+    with_table = [
+        c["name"] for c in run.ok_configurations if POPULARITY_TABLE in (c.get("tables") or {})
+    ]
+    if not with_table:
+        return "", []
+    default = run.default_name if run.default_name in with_table else with_table[0]
+    why = "chosen"
+    if best is None:
+        best, why = best_configuration(run, with_table, exclude=default), "the highest HitRate"
+    elif best not in with_table:
+        run.configuration(best)  # unknown names get "did you mean"
+        raise RunDirError(f"configuration '{best}' has no popularity table ({POPULARITY_TABLE})")
+    if best is None or best == default:
+        return "", []
+    tables = {
+        name: plots.table_from_split(run.configuration(name)["tables"][POPULARITY_TABLE])
+        for name in (default, best)
+    }
+    figure = plots.plot_popularity(tables)
+    plot = Plot(
+        "popularity",
+        "HitRate by popularity bucket",
+        f"HitRate per (query bucket, target bucket), buckets of songs holding equal shares of "
+        f"the plays, 0 the most played (the paper's Figure 2): '{default}' and '{best}' "
+        f"({why}), and the difference of their diagonals.",
+        plots.to_png(figure),
+    )
+    return "<h2 id='popularity'>Popularity buckets</h2>" + figure_html(plot), [plot]
+
+
+def play_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
+    from embench.report import plots
+
+    frame = run.per_query(PLAY_METRIC)
+    if frame is None or not len(frame):
+        return "", []
+    names = [c["name"] for c in run.ok_configurations]
+    present = [n for n in names if (frame["configuration"] == n).any()]
+    if not present:
+        return "", []
+    default = run.default_name if run.default_name in present else present[0]
+    if best not in present:
+        best = best_configuration(run, present, exclude=default)
+    shown = [default] + ([best] if best and best != default else [])
+    frames = {n: frame[frame["configuration"] == n] for n in shown}
+    if not any(len(plots.play_data(f)) for f in frames.values()):
+        return "", []
+    figure = plots.plot_play_prediction(frames)
+    plot = Plot(
+        "play-prediction",
+        "play rate against cosine similarity",
+        "Play rate (successful / organic plays) of each (seed, recommended song) pair of the "
+        "play log against the cosine similarity of the two songs (the paper's Figure 3); "
+        "frequent pairs darker.",
+        plots.to_png(figure),
+    )
+    return "<h2 id='play-prediction'>Play prediction</h2>" + figure_html(plot), [plot]
+
+
+def scale_section(run: Run) -> str:
+    scale = run.summary.get("scale") or []
+    if not scale:
+        return ""
+    rows_data = list(scale)
+    studies = run.summary.get("studies") or {}
+    for name in dict.fromkeys(r.get("study") for r in scale):
+        for row in run.configurations:
+            if row.get("study") == name:
+                rows_data.append(
+                    {
+                        "rate": 1.0,
+                        "study": name,
+                        "configuration": row["name"],
+                        "optimisation_seconds": (studies.get(name) or {}).get(
+                            "optimisation_seconds"
+                        ),
+                        "status": row.get("status"),
+                        "metrics": row.get("metrics") or {},
+                    }
+                )
+    rows_data.sort(key=lambda r: (str(r.get("study")), float(r.get("rate", 0))))
+    keys = table_keys([{"metrics": r.get("metrics") or {}} for r in rows_data])
+    header = ["study", "subsample", "configuration", "status", "optimisation s", *keys]
+    rows = []
+    for r in rows_data:
+        rate = float(r.get("rate", math.nan))
+        rows.append(
+            [
+                cell(r.get("study", "")),
+                cell(f"{rate:.0%}" if rate >= 0.01 else f"{rate:.2%}", "num"),
+                cell(r.get("configuration", "")),
+                cell(r.get("status", "")),
+                number_cell(r.get("optimisation_seconds")),
+                *(number_cell(value(r, k)) for k in keys),
+            ]
+        )
+    return (
+        "<h2 id='scale'>Optimisation at scale</h2><p class='meta'>Studies run on subsamples of "
+        "the training sequences, their best configuration retrained on the full training set "
+        "(the paper's Table 6); 100%: the study on the full training set.</p>"
+        + html_table(header, rows, id="scale-table")
+    )
+
+
+def header_section(run: Run) -> str:
+    s = run.summary
+    description = (run.config.get("benchmark") or {}).get("description") or ""
+    versions = s.get("versions") or {}
+    facts = [
+        ("run directory", str(run.path)),
+        ("benchmark file", s.get("source", "?")),
+        ("seed", s.get("seed", "?")),
+        ("threads", s.get("threads", "?")),
+        ("started", s.get("started", "?")),
+        ("finished", s.get("finished", "?")),
+        ("embench", versions.get("embench", "?")),
+    ]
+    meta = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in facts)
+    version_list = ", ".join(f"{k} {v}" for k, v in versions.items())
+    machine = ", ".join(f"{k}: {v}" for k, v in (s.get("machine") or {}).items())
+    return (
+        f"<h1>embench: {escape(run.name)}</h1>"
+        + (f"<p>{escape(description)}</p>" if description else "")
+        + f"<ul class='meta'>{meta}</ul>"
+        + f"<details><summary>versions and machine</summary><p class='meta'>"
+        f"{escape(version_list)}</p><p class='meta'>{escape(machine)}</p></details>"
+    )
+
+
+def notes_section(run: Run) -> str:
+    notes = list(run.notes)
+    failed = [c["name"] for c in run.configurations if c.get("status") != "ok"]
+    if failed:
+        notes.append(f"configuration(s) not ok: {', '.join(failed)}")
+    if not notes:
+        return ""
+    items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+    return f"<h2 id='notes'>Notes</h2><ul class='note'>{items}</ul>"
+
+
+def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
+    """The page and its plots, from a loaded run; ``best`` picks the configuration shown
+    against the default in the popularity and play-prediction figures."""
+    if best is not None:
+        run.configuration(best)
+    studies_html, study_plots_ = studies_section(run)
+    popularity_html, popularity_plots = popularity_section(run, best)
+    play_html, play_plots = play_section(run, best)
+    body = "".join(
+        [
+            header_section(run),
+            notes_section(run),
+            results_section(run),
+            dataset_section(run),
+            popularity_html,
+            play_html,
+            studies_html,
+            scale_section(run),
+        ]
+    )
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>embench report: {escape(run.name)}</title><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+    return page, [*popularity_plots, *play_plots, *study_plots_]
+
+
+def write_report(path: str | Path, *, best: str | None = None) -> Path:
+    """Rebuild ``report.html`` and its PNG files in the run directory ``path``.
+
+    The PNG files are written first and the page last, each atomically; PNG files of an
+    earlier report that this one no longer has are removed.
+    """
+    run = load_run(path)
+    page, plots = build_report(run, best=best)
+    written = set()
+    for plot in plots:
+        files.write_with(run.path / plot.filename, lambda tmp, p=plot: tmp.write_bytes(p.png))
+        written.add(plot.filename)
+    for stale in run.path.glob(f"{PNG_PREFIX}*.png"):
+        if stale.name not in written:
+            stale.unlink()
+    return files.write_text(run.path / REPORT, page)
+
+
+def write_report_after_run(path: Path, console=None) -> Path | None:
+    """What ``embench run`` calls: a report that cannot be built is a warning, not a lost run
+    (the results are already written; ``embench report`` rebuilds it)."""
+    try:
+        return write_report(path)
+    except Exception as exc:  # the run's results are safe on disk either way
+        if os.environ.get("EMBENCH_DEBUG"):
+            raise
+        if console is not None:
+            console.print(
+                f"[yellow]report not written ({type(exc).__name__}: {exc}); "
+                f"rebuild it with: embench report {path}[/yellow]"
+            )
+        return None

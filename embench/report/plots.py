@@ -1,0 +1,317 @@
+"""The report's plots (matplotlib, Agg canvas; no pyplot, so no global state and no display).
+
+Each ``*_data`` function turns run files into a plain table (tested on its own); each ``plot_*``
+function draws one :class:`~matplotlib.figure.Figure`; :func:`to_png` renders it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embench.report.load import StudyRecords
+
+DPI = 100
+OK, INFEASIBLE, FAILED = "ok", "infeasible", "failed"
+STATUS_STYLE = {  # marker, colour, label
+    INFEASIBLE: ("x", "#d95f02", "infeasible"),
+    FAILED: ("v", "#c0392b", "failed"),
+}
+
+
+def new_figure(width: float, height: float):
+    """A figure on its own Agg canvas. No layout engine (it doubles the drawing time): each
+    plot sets its margins with :func:`margins`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def margins(
+    figure,
+    left: float = 0.85,
+    right: float = 0.25,
+    bottom: float = 0.6,
+    top: float = 0.55,
+    wspace: float = 0.3,
+    hspace: float = 0.15,
+) -> None:
+    """Margins in inches (spaces between subplots as fractions of their size)."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace,
+        hspace=hspace,
+    )
+
+
+def to_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def table_from_split(table: Mapping[str, Any]) -> pd.DataFrame:
+    """A table stored in pandas "split" orient (``index``, ``columns``, ``data``)."""
+    frame = pd.DataFrame(table["data"], index=table.get("index"), columns=table.get("columns"))
+    return frame.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# -- optimisation history ------------------------------------------------------------------------
+def history_data(study: StudyRecords) -> pd.DataFrame:
+    """One row per trial (each number once, in order): ``number``, ``status``, ``feasible``,
+    and per objective ``KEY`` (the value; NaN unless ok) and ``KEY_best`` (best feasible value so
+    far in the objective's direction)."""
+    objectives = study.objectives or [{"key": "objective", "direction": "max"}]
+    rows = []
+    for record in study.trials:
+        values = list(record.get("objectives") or [])
+        values = [_number(v) for v in values] + [math.nan] * (len(objectives) - len(values))
+        ok = record.get("status") == OK
+        feasible = ok and all(math.isfinite(v) for v in values)
+        row: dict[str, Any] = {
+            "number": int(record["number"]),
+            "status": record.get("status", "unknown"),
+            "feasible": feasible,
+        }
+        for objective, v in zip(objectives, values, strict=False):
+            row[objective["key"]] = v if ok else math.nan
+        rows.append(row)
+    columns = ["number", "status", "feasible", *(o["key"] for o in objectives)]
+    frame = pd.DataFrame(rows, columns=columns)
+    for objective in objectives:
+        key = objective["key"]
+        masked = frame[key].where(frame["feasible"])
+        best = masked.cummax() if objective.get("direction", "max") == "max" else masked.cummin()
+        frame[f"{key}_best"] = best.ffill().astype(np.float64)
+    return frame
+
+
+def plot_history(study: StudyRecords, default: Mapping[str, Any] | None = None):
+    """Objective of every trial and the best so far; infeasible and failed trials marked."""
+    from matplotlib.transforms import blended_transform_factory
+
+    data = history_data(study)
+    objectives = study.objectives or [{"key": "objective", "direction": "max"}]
+    figure = new_figure(7.5, 2.6 * len(objectives) + 0.4)
+    axes = figure.subplots(len(objectives), 1, squeeze=False, sharex=True)[:, 0]
+    margins(figure)
+    default_values = list((default or {}).get("objectives") or [])
+    for i, (ax, objective) in enumerate(zip(axes, objectives, strict=True)):
+        key = objective["key"]
+        ok = data[data["status"] == OK]
+        ax.plot(ok["number"], ok[key], "o", color="#1f77b4", ms=5, label="trial")
+        ax.step(
+            data["number"], data[f"{key}_best"], where="post", color="#2ca02c", label="best so far"
+        )
+        if i < len(default_values) and math.isfinite(_number(default_values[i])):
+            ax.axhline(
+                _number(default_values[i]), color="grey", ls="--", lw=1, label="default config."
+            )
+        edge = blended_transform_factory(ax.transData, ax.transAxes)
+        if (data["status"] != OK).any():  # a band at the bottom for the trials without a value
+            low, high = ax.get_ylim()
+            ax.set_ylim(low - 0.2 * (high - low), high)
+        for status, (marker, colour, label) in STATUS_STYLE.items():
+            rows = data[data["status"] == status]
+            if len(rows):
+                ax.plot(
+                    rows["number"],
+                    np.full(len(rows), 0.06),
+                    marker,
+                    color=colour,
+                    ms=7,
+                    transform=edge,
+                    clip_on=False,
+                    label=f"{label} ({len(rows)})",
+                )
+        arrow = "\u2191" if objective.get("direction", "max") == "max" else "\u2193"
+        ax.set_ylabel(f"{key} {arrow}")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    axes[-1].set_xlabel("trial")
+    counts = data["status"].value_counts()
+    figure.suptitle(
+        f"study {study.name}: {len(data)} trials ("
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in (OK, INFEASIBLE, FAILED))
+        + ")"
+    )
+    return figure
+
+
+# -- Pareto front --------------------------------------------------------------------------------
+def pareto_mask(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Which rows of ``points`` no other row dominates (in the given max/min directions)."""
+    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    p = points * sign  # minimisation space
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def pareto_data(study: StudyRecords, chosen: Sequence[int] = ()) -> pd.DataFrame:
+    """Feasible trials with their objectives, ``front`` (non-dominated) and ``chosen``."""
+    data = history_data(study)
+    keys = [o["key"] for o in study.objectives]
+    feasible = data[data["feasible"]].reset_index(drop=True)
+    points = feasible[keys].to_numpy(dtype=np.float64)
+    directions = [o.get("direction", "max") for o in study.objectives]
+    out = feasible[["number", *keys]].copy()
+    out["front"] = pareto_mask(points, directions) if len(points) else np.zeros(0, bool)
+    out["chosen"] = out["number"].isin(list(chosen))
+    return out
+
+
+def plot_pareto(
+    study: StudyRecords, chosen: Sequence[int] = (), default: Mapping[str, Any] | None = None
+):
+    """Each pair of objectives: feasible trials, the Pareto front, the chosen points."""
+    data = pareto_data(study, chosen)
+    keys = [o["key"] for o in study.objectives]
+    arrows = {
+        o["key"]: "\u2191" if o.get("direction", "max") == "max" else "\u2193"
+        for o in study.objectives
+    }
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
+    figure = new_figure(5.0 * len(pairs) + 0.5, 4.2)
+    axes = figure.subplots(1, len(pairs), squeeze=False)[0]
+    margins(figure, wspace=0.25)
+    default_values = [_number(v) for v in (default or {}).get("objectives") or []]
+    for ax, (x, y) in zip(axes, pairs, strict=True):
+        ax.margins(0.1)
+        rest = data[~data["front"]]
+        front = data[data["front"]].sort_values(x)
+        picked = data[data["chosen"]]
+        ax.plot(rest[x], rest[y], "o", color="#9ecae1", ms=5, label="trial")
+        ax.plot(front[x], front[y], "o-", color="#08519c", ms=6, label="Pareto front")
+        ax.plot(
+            picked[x],
+            picked[y],
+            "*",
+            color="#e6550d",
+            ms=16,
+            markeredgecolor="black",
+            label="chosen",
+        )
+        for (px, py), group in picked.groupby([x, y], sort=False):  # equal points: one label
+            ax.annotate(
+                ", ".join(f"#{n}" for n in group["number"]),
+                (px, py),
+                textcoords="offset points",
+                xytext=(-8, 8),
+                ha="right",
+                fontsize="small",
+            )
+        ix, iy = keys.index(x), keys.index(y)
+        if len(default_values) > max(ix, iy):
+            ax.plot(
+                default_values[ix], default_values[iy], "s", color="grey", ms=7, label="default"
+            )
+        ax.set_xlabel(f"{x} {arrows[x]}")
+        ax.set_ylabel(f"{y} {arrows[y]}")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    figure.suptitle(f"study {study.name}: Pareto front of {len(data)} feasible trials")
+    return figure
+
+
+# -- popularity buckets (the paper's Figure 2) ---------------------------------------------------
+def plot_popularity(tables: Mapping[str, pd.DataFrame]):
+    """HitRate per (query bucket, target bucket) of two configurations and the diagonal
+    difference (second minus first)."""
+    (first, a), (second, b) = list(tables.items())[:2]
+    figure = new_figure(13.0, 4.2)
+    axes = figure.subplots(1, 3)
+    margins(figure, left=0.7, top=0.4, wspace=0.4)
+    top = np.nanmax([np.nanmax(a.to_numpy()), np.nanmax(b.to_numpy()), 1e-9])
+    for ax, name, table in ((axes[0], first, a), (axes[1], second, b)):
+        values = table.to_numpy(dtype=np.float64)
+        ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=top)
+        ax.set_facecolor("#dddddd")
+        ax.set_xticks(range(values.shape[1]), labels=[str(c) for c in table.columns])
+        ax.set_yticks(range(values.shape[0]), labels=[str(i) for i in table.index])
+        ax.set_xlabel("target bucket (0: most played)")
+        ax.set_ylabel("query bucket")
+        ax.set_title(f"HitRate: {name}")
+        for (r, c), v in np.ndenumerate(values):
+            if math.isfinite(v):
+                colour = "white" if v < top * 0.6 else "black"
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=8, color=colour)
+    n = min(len(a), len(b))
+    diagonal = np.diag(b.to_numpy(dtype=np.float64)[:n, :n]) - np.diag(
+        a.to_numpy(dtype=np.float64)[:n, :n]
+    )
+    colours = ["#2ca02c" if d >= 0 else "#d62728" for d in np.nan_to_num(diagonal)]
+    ax = axes[2]
+    ax.bar(range(n), np.nan_to_num(diagonal), color=colours)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(n), labels=[str(i) for i in a.index[:n]])
+    ax.set_xlabel("bucket (query = target)")
+    ax.set_ylabel(f"HitRate {second} \u2212 {first}")
+    ax.set_title("diagonal difference")
+    ax.grid(alpha=0.3, axis="y")
+    return figure
+
+
+# -- play prediction (the paper's Figure 3) ------------------------------------------------------
+def play_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """Scored rows of a per-query play-prediction table (a play rate and a similarity)."""
+    keep = frame["play_rate"].notna() & frame["cosine"].notna()
+    return frame.loc[keep, ["cosine", "play_rate", "frequent"]].reset_index(drop=True)
+
+
+def correlation(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def plot_play_prediction(frames: Mapping[str, pd.DataFrame]):
+    """Play rate against cosine similarity per configuration; frequent pairs highlighted."""
+    figure = new_figure(5.0 * len(frames) + 0.5, 4.2)
+    axes = figure.subplots(1, len(frames), squeeze=False, sharey=True)[0]
+    margins(figure, top=0.7, wspace=0.08)
+    for ax, (name, frame) in zip(axes, frames.items(), strict=True):
+        data = play_data(frame)
+        frequent = data[data["frequent"].astype(bool)]
+        rare = data[~data["frequent"].astype(bool)]
+        ax.scatter(
+            rare["cosine"], rare["play_rate"], s=6, alpha=0.35, color="#9ecae1", label="pairs"
+        )
+        ax.scatter(
+            frequent["cosine"],
+            frequent["play_rate"],
+            s=10,
+            alpha=0.8,
+            color="#08519c",
+            lw=0,
+            label="frequent pairs",
+        )
+        r_all = correlation(data["cosine"].to_numpy(), data["play_rate"].to_numpy())
+        r_frequent = correlation(frequent["cosine"].to_numpy(), frequent["play_rate"].to_numpy())
+        ax.set_title(f"{name}\nr = {r_all:.3f} (all), {r_frequent:.3f} (frequent)", fontsize=10)
+        ax.set_xlabel("cosine similarity")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    axes[0].set_ylabel("play rate (successful / organic plays)")
+    return figure
