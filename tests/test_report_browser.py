@@ -8,6 +8,7 @@ and that every plot is a decoded, displayed image. Skipped only when no browser 
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -50,8 +51,11 @@ class Browser:
         self.from_browser, from_browser_w = os.pipe()
 
         def connect_pipes():  # in the child: fd 3 reads commands, fd 4 writes answers
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            read, write = (
+                fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser_r, from_browser_w)
+            )
+            os.dup2(read, 3)
+            os.dup2(write, 4)
 
         self.process = subprocess.Popen(
             [
@@ -127,11 +131,10 @@ class Browser:
 
     def open(self, url: str) -> str:
         """Load ``url`` in the page target; returns the session id once it has loaded."""
-        targets = self.send("Target.getTargets")["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        session = self.send(
-            "Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}
-        )["sessionId"]
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Runtime", "Log", "Network", "Page"):
             self.send(f"{domain}.enable", session=session)
         self.send("Page.navigate", {"url": url}, session=session)
