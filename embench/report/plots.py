@@ -243,7 +243,9 @@ def plot_popularity(tables: Mapping[str, pd.DataFrame]):
     figure = new_figure(13.0, 4.2)
     axes = figure.subplots(1, 3)
     margins(figure, left=0.7, top=0.4, wspace=0.4)
-    top = np.nanmax([np.nanmax(a.to_numpy()), np.nanmax(b.to_numpy()), 1e-9])
+    both = np.concatenate([a.to_numpy(dtype=np.float64).ravel(), b.to_numpy(np.float64).ravel()])
+    finite = both[np.isfinite(both)]
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     for ax, name, table in ((axes[0], first, a), (axes[1], second, b)):
         values = table.to_numpy(dtype=np.float64)
         ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=top)
