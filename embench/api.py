@@ -139,6 +139,11 @@ class TrainingMonitor:
         if self._on_progress is not None:
             self._on_progress(fraction)
 
+    @property
+    def limited(self) -> bool:
+        """True when training runs under a time budget (``should_stop`` may turn true)."""
+        return self._deadline is not None
+
     def should_stop(self) -> bool:
         """True once the trial's time budget is spent; an embedder may then stop early."""
         return bool(self._deadline and self._deadline())

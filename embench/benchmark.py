@@ -137,6 +137,10 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
     directions: dict[str, str] = {}
     for _, metric, _ in metrics:
         directions.update(metric.directions)
+    if config.thresholds:  # checked now, not after hours of training (`run --check`)
+        from embench.report.check import parse_thresholds
+
+        parse_thresholds(config.thresholds, f"{source}: [thresholds]")
     studies = [
         resolve_study(i, section, config, plugins, directions, source, lookup)
         for i, section in enumerate(config.study)

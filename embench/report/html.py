@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from embench.report import files
-from embench.report.console import PREFERRED, format_value
+from embench.report.console import COLUMNS, format_value
 from embench.report.load import Run, RunDirError, StudyRecords, load_run, value
 from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
 
@@ -70,7 +70,7 @@ def table_keys(configurations: list[dict[str, Any]]) -> list[str]:
         for key in row.get("metrics") or {}:
             if key not in keys:
                 keys.append(key)
-    ordered = [k for k in PREFERRED if k in keys]
+    ordered = [k for k in COLUMNS if k in keys]
     ordered += [
         k
         for k in keys
