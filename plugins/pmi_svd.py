@@ -1,0 +1,195 @@
+"""Truncated SVD of the positive PMI matrix of windowed song co-occurrences (Levy & Goldberg).
+
+How the vectors are built (every step vectorised with numpy / scipy.sparse):
+
+1. **Co-occurrences.** Two songs co-occur when they are at most ``window`` positions apart in
+   the same training sequence. For each offset ``d = 1..window`` the flat CSR song array is
+   paired with itself shifted by ``d``; pairs whose two positions belong to different sequences
+   are masked out. Each pair counts in both directions (the matrix ``C`` is symmetric) with weight
+   1 (``weighting = "none"``), ``(window - d + 1) / window`` (``"linear"``: the expected weight of
+   word2vec's sampled window) or ``1 / d`` (``"harmonic"``, as in GloVe). A song next to itself
+   (a repeat) is not its own context.
+2. **PPMI.** With ``#(w, c)`` the weighted counts, ``#(w)`` the row sums and the smoothed context
+   distribution ``P_a(c) = #(c)^a / sum_c #(c)^a`` (``exponent`` a, 0.75 by default):
+   ``PMI(w, c) = log(#(w, c) / (#(w) * P_a(c))) - log(shift)`` and ``PPMI = max(PMI, 0)``.
+   ``exponent = 1`` and ``shift = 1`` give the plain PMI; ``shift = k`` is the shifted PPMI that
+   corresponds to word2vec with ``k`` negative samples.
+3. **SVD.** ``PPMI ~ U S V^T`` truncated to ``vector_size`` components (seeded randomized SVD, or
+   an exact dense SVD for small catalogues); the song vectors are ``U * S^p`` with ``p`` the
+   ``eigenvalue_weight`` (0.5: symmetric; 0: ``U`` only; 1: ``U S``).
+
+Which songs get a vector: a song of the training corpus gets one when it has at least one
+positive PPMI entry (it co-occurs with some song more often than chance). Songs that only ever
+occur alone (sequences of length one, or only next to repeats of themselves), songs played fewer
+than ``min_count`` times, songs with no positive association and songs absent from the corpus get
+**no vector**: metrics count them as misses, exactly like words outside a Word2Vec vocabulary.
+The matrix always has ``vector_size`` columns; when the corpus has fewer songs than that, the
+columns beyond its rank are zero (cosine similarities are unaffected).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+import embench
+from embench.api import Dimension
+
+#: Catalogues up to this many songs (with vectors) use an exact dense SVD.
+DENSE_SVD_MAX = 500
+
+
+class PmiSvdOptions(embench.Options):
+    """Hyper-parameters (defaults follow Levy, Goldberg & Dagan 2015) and settings."""
+
+    vector_size: int = Field(100, ge=1, le=4096, description="embedding dimension d")
+    window: int = Field(5, ge=1, le=1000, description="context window L (positions either side)")
+    weighting: Literal["none", "linear", "harmonic"] = Field(
+        "linear",
+        description="weight of a pair d apart: 1, (L - d + 1) / L (word2vec-like), or 1 / d",
+    )
+    exponent: float = Field(
+        0.75, ge=-10, le=10, description="context distribution smoothing exponent a"
+    )
+    eigenvalue_weight: float = Field(
+        0.5, ge=0, le=2, description="p in U * S^p (0.5 symmetric, 0 U only, 1 U S)"
+    )
+    shift: float = Field(1.0, ge=1, description="k of shifted PPMI: subtract log(k)")
+    min_count: int = Field(1, ge=1, description="songs played fewer times get no vector")
+    solver: Literal["auto", "dense", "randomized"] = Field(
+        "auto",
+        description=f"SVD: exact dense (auto: up to {DENSE_SVD_MAX} songs) or seeded randomized",
+    )
+    n_iter: int = Field(5, ge=1, le=100, description="power iterations of the randomized SVD")
+
+
+class PmiSvd(embench.Embedder):
+    """Positive PMI of windowed co-occurrences, factorised by truncated SVD (U * S^p)."""
+
+    name = "pmi_svd"
+    Options = PmiSvdOptions
+    search_space = {
+        "vector_size": Dimension(25, 200, integer=True),
+        "window": Dimension(1, 40, integer=True),
+        "exponent": Dimension(-1.0, 1.0),
+        "eigenvalue_weight": Dimension(0.0, 1.0),
+    }
+
+    def fit(self, corpus, params, *, seed, threads, monitor):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads):
+            counts, songs = cooccurrence_matrix(corpus, params, monitor)
+            monitor.progress(0.5)
+            ppmi = positive_pmi(counts, params.exponent, params.shift)
+            keep = np.flatnonzero(np.diff(ppmi.indptr) > 0)  # songs with a positive entry
+            ppmi = ppmi[keep]
+            songs = songs[keep]
+            monitor.progress(0.6)
+            if monitor.should_stop():
+                raise embench.BudgetExceeded("stopped before the SVD")
+            vectors = truncated_svd_vectors(ppmi, params, seed)
+        monitor.progress(1.0)
+        return embench.Embedding(songs, vectors)
+
+
+def cooccurrence_matrix(corpus, params, monitor=None):
+    """Symmetric weighted co-occurrence counts of the songs of ``corpus`` within ``window``.
+
+    Returns ``(counts, songs)``: a CSR matrix over the corpus songs played at least
+    ``min_count`` times (row/column ``i`` is dataset song ``songs[i]``) and that index.
+    """
+    import scipy.sparse as sp
+
+    flat = np.asarray(corpus.songs, dtype=np.int64)
+    indptr = np.asarray(corpus.indptr, dtype=np.int64)
+    plays = np.bincount(flat) if len(flat) else np.zeros(0, dtype=np.int64)
+    songs = np.flatnonzero(plays >= params.min_count)
+    column = np.full(len(plays), -1, dtype=np.int64)
+    column[songs] = np.arange(len(songs))
+    ids = column[flat]  # position -> compact song column (-1: filtered out)
+    sequence = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # position -> sequence
+    n = len(songs)
+    counts = sp.csr_matrix((n, n), dtype=np.float64)
+    window = min(params.window, max(int(np.diff(indptr).max(initial=0)) - 1, 0))
+    for d in range(1, window + 1):
+        left, right = ids[:-d], ids[d:]
+        same = (sequence[:-d] == sequence[d:]) & (left >= 0) & (right >= 0) & (left != right)
+        a, b = left[same], right[same]
+        if len(a):
+            weight = {
+                "none": 1.0,
+                "linear": (params.window - d + 1) / params.window,
+                "harmonic": 1.0 / d,
+            }[params.weighting]
+            data = np.full(2 * len(a), weight)
+            pairs = sp.coo_matrix(
+                (data, (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
+            )
+            counts = counts + pairs.tocsr()  # summed per offset: memory stays ~ distinct pairs
+        if monitor is not None:
+            monitor.progress(0.5 * d / window)
+            if monitor.should_stop():
+                raise embench.BudgetExceeded(f"stopped counting at offset {d} of {window}")
+    counts.sum_duplicates()
+    return counts.tocsr(), songs
+
+
+def positive_pmi(counts, exponent: float = 0.75, shift: float = 1.0):
+    """``max(log(#(w,c) / (#(w) P_a(c))) - log(shift), 0)`` of a CSR count matrix (CSR out)."""
+    import scipy.sparse as sp
+
+    counts = counts.tocsr()
+    row_sums = np.asarray(counts.sum(axis=1)).ravel()
+    col_sums = np.asarray(counts.sum(axis=0)).ravel()
+    smoothed = np.zeros_like(col_sums)
+    present = col_sums > 0
+    smoothed[present] = col_sums[present] ** exponent
+    total = smoothed.sum()
+    if total <= 0 or counts.nnz == 0:
+        return sp.csr_matrix(counts.shape, dtype=np.float64)
+    context = smoothed / total  # P_a(c)
+    coo = counts.tocoo()
+    pmi = np.log(coo.data) - np.log(row_sums[coo.row]) - np.log(context[coo.col]) - np.log(shift)
+    positive = pmi > 0
+    out = sp.coo_matrix((pmi[positive], (coo.row[positive], coo.col[positive])), shape=counts.shape)
+    return out.tocsr()
+
+
+def truncated_svd_vectors(ppmi, params, seed: int) -> np.ndarray:
+    """``U * S^p`` with ``vector_size`` columns (zero columns beyond the matrix's rank)."""
+    n_rows, n_cols = ppmi.shape
+    size = params.vector_size
+    vectors = np.zeros((n_rows, size), dtype=np.float32)
+    if n_rows == 0:
+        return vectors
+    k = min(size, n_rows, n_cols)
+    dense = params.solver == "dense" or (
+        params.solver == "auto" and (n_rows <= DENSE_SVD_MAX or k >= min(n_rows, n_cols) - 1)
+    )
+    if dense:
+        u, s, _ = np.linalg.svd(ppmi.toarray(), full_matrices=False)
+        u, s = u[:, :k], s[:k]
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        k = min(k, min(n_rows, n_cols) - 1)
+        u, s, _ = randomized_svd(ppmi, k, n_iter=params.n_iter, random_state=seed)
+    u = orient(u)
+    vectors[:, : len(s)] = u * (s**params.eigenvalue_weight)
+    return vectors
+
+
+def orient(u: np.ndarray) -> np.ndarray:
+    """Flip each singular vector so its largest-magnitude entry is positive (stable output)."""
+    if u.size == 0:
+        return u
+    pivot = u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])]
+    return u * np.where(pivot < 0, -1.0, 1.0)
+
+
+@embench.hookimpl
+def register_embedders(register):
+    register(PmiSvd)
