@@ -15,10 +15,15 @@ SONG_COLUMNS = ("song_id", "title", "artist", "genre")
 
 @dataclass(frozen=True, eq=False)
 class Sequences:
-    """Sequences of song indices in CSR form: sequence ``i`` is ``songs[indptr[i]:indptr[i+1]]``."""
+    """Sequences of song indices in CSR form: sequence ``i`` is ``songs[indptr[i]:indptr[i+1]]``.
+
+    ``song_ids``, when set, names every song index (the dataset's ``song_id`` column): the
+    training corpus carries it so an embedder can match songs to outside data by id.
+    """
 
     indptr: np.ndarray
     songs: np.ndarray
+    song_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,11 +68,12 @@ def make_split(
     train_ids, validation_ids, test_ids = split_ids(len(dataset.sequences), fractions, seed)
     train_ids = subsample_ids(train_ids, subsample, seed)
     train_full = dataset.sequences.take(train_ids)
+    song_ids = dataset.songs["song_id"].to_numpy()
     return Split(
         train_ids=train_ids,
         validation_ids=validation_ids,
         test_ids=test_ids,
-        train=train_full.drop_last(),
+        train=replace(train_full.drop_last(), song_ids=song_ids),
         in_set=train_full.last_pairs(),
         validation=dataset.sequences.take(validation_ids),
         test=dataset.sequences.take(test_ids),
