@@ -93,10 +93,9 @@ def check_dataset(seed: int = 0):
 
 
 def training_corpus(split, dataset):
-    """The training corpus as the harness passes it to ``fit`` (with the dataset's song ids
-    where :class:`~embench.data.dataset.Sequences` carries them)."""
+    """The training corpus as the harness passes it to ``fit``: with the dataset's song ids."""
     corpus = split.train
-    if "song_ids" in {f.name for f in dataclasses.fields(corpus)}:
+    if corpus.song_ids is None:
         corpus = dataclasses.replace(corpus, song_ids=dataset.songs["song_id"].to_numpy())
     return corpus
 

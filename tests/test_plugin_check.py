@@ -351,3 +351,24 @@ def test_broken_metric_through_embench_run(tmp_path, test_plugin, register_plugi
 def test_unknown_plugin_raises_plugin_error():
     with pytest.raises(PluginError, match="did you mean 'pmi_svd'"):
         check_plugin("pmi-svd")
+
+
+def test_precomputed_through_check_plugin(tmp_path, capsys):
+    import pandas as pd
+
+    ids = [f"s{i}" for i in range(0, 60, 2)]  # half the tiny dataset's songs
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(len(ids), 6)))
+    pd.DataFrame({"song_id": ids}).to_parquet(tmp_path / "ids.parquet")
+    args = [
+        "--set",
+        f'vectors="{tmp_path / "v.npy"}"',
+        "--set",
+        f"songs={tmp_path / 'ids.parquet'}",
+    ]
+    assert main(["check-plugin", "precomputed", *args]) == 0
+    out = capsys.readouterr().out
+    assert "30 vectors of dimension 6" in out and "30 of 60 training songs have no vector" in out
+    pd.DataFrame({"song_id": ["nope", *ids[1:]]}).to_parquet(tmp_path / "ids.parquet")
+    assert main(["check-plugin", "precomputed", *args]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 30 song ids are not in the dataset" in out and "'nope'" in out
