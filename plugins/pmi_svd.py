@@ -16,7 +16,9 @@ How the vectors are built (every step vectorised with numpy / scipy.sparse):
    corresponds to word2vec with ``k`` negative samples.
 3. **SVD.** ``PPMI ~ U S V^T`` truncated to ``vector_size`` components (seeded randomized SVD, or
    an exact dense SVD for small catalogues); the song vectors are ``U * S^p`` with ``p`` the
-   ``eigenvalue_weight`` (0.5: symmetric; 0: ``U`` only; 1: ``U S``).
+   ``eigenvalue_weight`` (0.5: symmetric; 0: ``U`` only; 1: ``U S``). ``add_context`` adds the
+   context vectors ``V * S^p`` (Levy et al.'s ``w + c``): ``U`` alone makes songs similar when
+   they share contexts (second order), ``w + c`` also when they co-occur (first order).
 
 Which songs get a vector: a song of the training corpus gets one when it has at least one
 positive PPMI entry (it co-occurs with some song more often than chance). Songs that only ever
@@ -57,6 +59,9 @@ class PmiSvdOptions(embench.Options):
         0.5, ge=0, le=2, description="p in U * S^p (0.5 symmetric, 0 U only, 1 U S)"
     )
     shift: float = Field(1.0, ge=1, description="k of shifted PPMI: subtract log(k)")
+    add_context: bool = Field(
+        False, description="add the context vectors V * S^p (w + c): co-occurring songs closer"
+    )
     min_count: int = Field(1, ge=1, description="songs played fewer times get no vector")
     solver: Literal["auto", "dense", "randomized"] = Field(
         "auto",
@@ -90,7 +95,7 @@ class PmiSvd(embench.Embedder):
             monitor.progress(0.6)
             if monitor.should_stop():
                 raise embench.BudgetExceeded("stopped before the SVD")
-            vectors = truncated_svd_vectors(ppmi, params, seed)
+            vectors = truncated_svd_vectors(ppmi, params, seed, columns=keep)
         monitor.progress(1.0)
         return embench.Embedding(songs, vectors)
 
@@ -158,36 +163,47 @@ def positive_pmi(counts, exponent: float = 0.75, shift: float = 1.0):
     return out.tocsr()
 
 
-def truncated_svd_vectors(ppmi, params, seed: int) -> np.ndarray:
-    """``U * S^p`` with ``vector_size`` columns (zero columns beyond the matrix's rank)."""
+def truncated_svd_vectors(ppmi, params, seed: int, columns=None) -> np.ndarray:
+    """``U * S^p`` with ``vector_size`` columns (zero columns beyond the matrix's rank).
+
+    With ``add_context``, ``+ V[columns] * S^p``: ``columns[i]`` is the column of row ``i``'s
+    song (the matrix may keep fewer rows than columns)."""
     n_rows, n_cols = ppmi.shape
     size = params.vector_size
     vectors = np.zeros((n_rows, size), dtype=np.float32)
     if n_rows == 0:
         return vectors
     k = min(size, n_rows, n_cols)
-    dense = params.solver == "dense" or (
-        params.solver == "auto" and (n_rows <= DENSE_SVD_MAX or k >= min(n_rows, n_cols) - 1)
+    dense = (
+        params.solver == "dense"
+        or min(n_rows, n_cols) <= 2
+        or (params.solver == "auto" and (n_rows <= DENSE_SVD_MAX or k >= min(n_rows, n_cols) - 1))
     )
     if dense:
-        u, s, _ = np.linalg.svd(ppmi.toarray(), full_matrices=False)
-        u, s = u[:, :k], s[:k]
+        u, s, vt = np.linalg.svd(ppmi.toarray(), full_matrices=False)
+        u, s, vt = u[:, :k], s[:k], vt[:k]
     else:
         from sklearn.utils.extmath import randomized_svd
 
         k = min(k, min(n_rows, n_cols) - 1)
-        u, s, _ = randomized_svd(ppmi, k, n_iter=params.n_iter, random_state=seed)
-    u = orient(u)
-    vectors[:, : len(s)] = u * (s**params.eigenvalue_weight)
+        u, s, vt = randomized_svd(ppmi, k, n_iter=params.n_iter, random_state=seed)
+    sign = orientation(u)
+    weight = s**params.eigenvalue_weight
+    result = (u * sign) * weight
+    if params.add_context:
+        columns = np.arange(n_rows) if columns is None else np.asarray(columns)
+        result += (vt.T[columns] * sign) * weight
+    vectors[:, : len(s)] = result
     return vectors
 
 
-def orient(u: np.ndarray) -> np.ndarray:
-    """Flip each singular vector so its largest-magnitude entry is positive (stable output)."""
+def orientation(u: np.ndarray) -> np.ndarray:
+    """Per singular vector, the sign making its largest-magnitude entry positive (stable output;
+    applied to the left and right vector alike, it leaves the factorisation unchanged)."""
     if u.size == 0:
-        return u
+        return np.ones(u.shape[1])
     pivot = u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])]
-    return u * np.where(pivot < 0, -1.0, 1.0)
+    return np.where(pivot < 0, -1.0, 1.0)
 
 
 @embench.hookimpl

@@ -124,6 +124,23 @@ def test_songs_alone_or_absent_get_no_vector_and_size_is_kept():
     assert 5 not in rare.song_index and 6 not in rare.song_index
 
 
+def test_context_vectors_bring_co_occurring_songs_together():
+    corpus = Sequences.from_lists([[0, 1], [1, 0], [2, 3], [3, 2]])
+
+    def cosine(embedding):
+        v = embedding.vectors / np.linalg.norm(embedding.vectors, axis=1, keepdims=True)
+        return float(v[0] @ v[1])
+
+    assert cosine(fit(corpus, vector_size=4)) == pytest.approx(0.0, abs=1e-6)  # no shared context
+    assert cosine(fit(corpus, vector_size=4, add_context=True)) == pytest.approx(1.0)
+    dataset = make_tiny_dataset()
+    dense = fit(dataset.sequences, vector_size=6, add_context=True, solver="dense")
+    counts, _ = cooccurrence_matrix(dataset.sequences, PmiSvdOptions())
+    u, s, vt = np.linalg.svd(positive_pmi(counts).toarray())
+    expected = (u[:, :6] + vt[:6].T) * s[:6] ** 0.5
+    assert np.allclose(dense.vectors @ dense.vectors.T, expected @ expected.T, atol=1e-3)
+
+
 def test_empty_corpus_gives_an_empty_embedding():
     embedding = fit(Sequences.from_lists([[3], [4]]), vector_size=4)
     assert len(embedding) == 0 and embedding.dim == 4
