@@ -123,6 +123,10 @@ def evaluate(
                 f"metric '{name}' returned {type(result).__name__}, not a MetricResult"
             )
         for key, value in result.values.items():
+            if key not in metric.directions:
+                raise PluginError(
+                    f"metric '{name}' reported '{key}', which its `directions` does not declare"
+                )
             if key in seen_keys:
                 raise PluginError(f"metrics '{seen_keys[key]}' and '{name}' both report '{key}'")
             seen_keys[key] = name

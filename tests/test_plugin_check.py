@@ -271,7 +271,7 @@ class BrokenMetrics:
 @pytest.mark.parametrize(
     ("name", "check", "expected"),
     [
-        ("undeclared", "directions", "['extra'] are not declared in `directions`"),
+        ("undeclared", "compute", "reported 'extra', which its `directions` does not declare"),
         ("nan-value", "values", "non-finite value(s) on a healthy dataset: {'score': nan}"),
         ("raising-compute", "compute", "raised: KeyError: 'genre_id'"),
         ("needs-every-song", "compute", "failed on an embedding that misses songs"),
