@@ -167,3 +167,85 @@ def test_dask_local_cluster_runs_a_study(tmp_path, test_plugin):
     assert code == 0
     assert sorted(r["number"] for r in trials(out)) == list(range(6))
     assert all(r["status"] == "ok" for r in trials(out))
+
+
+def test_scale_runs_each_study_on_subsamples_and_tests_the_best(tmp_path, test_plugin):
+    text = STUDY_BENCHMARK + "[scale]\nrates = [0.25, 0.5]\n"
+    code, out = run(tmp_path, text)
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["scale"]
+    assert [r["rate"] for r in rows] == [0.25, 0.5]
+    assert all(r["status"] == "ok" and r["optimisation_seconds"] > 0 for r in rows)
+    for rate in ("0.25", "0.5"):
+        header = journal(out, f"search@{rate}")[0]
+        assert header["subsample"] == float(rate)
+        assert len(trials(out, f"search@{rate}")) == 6
+
+
+def test_sigint_stops_cleanly_and_leaves_a_resumable_study(tmp_path, test_plugin):
+    text = STUDY_BENCHMARK.replace("budget = 6", "budget = 8") + "[study.params]\ndelay = 0.25\n"
+    bench = write_benchmark(tmp_path, text)
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(bench), str(out)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    path = out / "studies" / "search" / "journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and sum(1 for _ in path.open()) >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command to resume" in err
+    assert "Traceback" not in err
+    assert main(["run", str(bench), "--output", str(out), "--quiet"]) == 0
+    assert sorted(r["number"] for r in trials(out)) == list(range(8))
+
+
+SYNTHETIC_SEARCH = """
+[benchmark]
+name = "w2v-search"
+seed = 11
+threads = 1
+[dataset]
+plugin = "synthetic"
+[dataset.options]
+songs = 600
+sequences = 500
+genres = 6
+[split]
+train = 0.9
+validation = 0.05
+test = 0.05
+[embedders.word2vec]
+epochs = 3
+vector_size = 32
+[[configuration]]
+name = "default"
+[metrics.next_song]
+[[study]]
+name = "hitrate"
+optimiser = "nevergrad"
+objective = "hitrate"
+budget = 14
+time_budget = 20
+[study.space]
+window = { high = 10 }
+negative = { high = 10 }
+"""
+
+
+def test_hitrate_study_beats_the_default_on_validation(tmp_path):
+    code, out = run(tmp_path, SYNTHETIC_SEARCH)
+    assert code == 0
+    records = journal(out, "hitrate")
+    default = next(r for r in records if r["kind"] == "default")["metrics"]["hitrate"]
+    best = max(r["metrics"]["hitrate"] for r in records if r["kind"] == "trial" and r["metrics"])
+    assert best > default
