@@ -259,7 +259,9 @@ def _top_keys(s: np.ndarray, k: int, c: int, maxima: np.ndarray | None) -> np.nd
 def _columns(groups: np.ndarray, pos: np.ndarray, m: int, k: int) -> np.ndarray:
     """Columns of candidate positions ``pos`` (``u * k + j``: element ``u`` of ``groups[j]``)."""
     u, j = np.divmod(pos, k)
-    return np.take_along_axis(groups, np.broadcast_to(j, (len(groups), j.shape[-1])), axis=1) + u * m
+    return (
+        np.take_along_axis(groups, np.broadcast_to(j, (len(groups), j.shape[-1])), axis=1) + u * m
+    )
 
 
 def _select(s, good, groups, k: int, m: int, c: int) -> np.ndarray:
@@ -342,7 +344,7 @@ def _round_robin(blocks: int) -> list[tuple[int, int]]:
     players = list(range(blocks)) + ([-1] if blocks % 2 else [])
     half = len(players) // 2
     for _ in range(len(players) - 1):
-        for a, b in zip(players[:half], players[::-1][:half]):
+        for a, b in zip(players[:half], players[::-1][:half], strict=True):
             if a >= 0 and b >= 0:
                 order.append((min(a, b), max(a, b)))
         players = [players[0], players[-1], *players[1:-1]]
