@@ -20,9 +20,17 @@ table of undirected bigrams (``N`` rows, "contains a" x "contains b") would expe
 chance co-occurrences, so a pair adjacent by pure chance would look significantly *rare*.
 
 A pair is a *hard negative* when it co-occurs at least ``min_cooccurrence`` times and its
-statistic is below the critical value of the chosen significance level (one degree of freedom;
-p = 0.05 gives 3.841): the songs were played next to each other, but no more often than chance
-would have it. A pair whose statistic is undefined (a song in every bigram) is never flagged.
+statistic is below the threshold: the songs were played next to each other, but no more often
+than chance would have it. Two readings of the threshold (option ``threshold``):
+
+- ``"paper"`` (the default): the paper's footnote, ``chi2 < 1e-7 x`` the total song
+  occurrences of the training corpus (``chi2_rate`` sets the factor). As ``chi2 / 2N`` is the
+  squared phi coefficient of the table, this bounds the *strength* of the association, so it
+  scales with the data: a large corpus flags pairs that a small one cannot tell from chance.
+- ``"p_value"``: the pair is not significant at ``p_value`` (one degree of freedom; p = 0.05
+  gives 3.841), whatever the size of the corpus.
+
+A pair whose statistic is undefined (a song in every bigram) is never flagged.
 
 HardNeg is the mean, over songs, of the share of the song's top-``k`` neighbours that are its hard
 negatives (lower is better). The songs scored are those played in the training corpus (all of
@@ -35,10 +43,11 @@ neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 import embench
 from embench.errors import DataError
@@ -48,12 +57,25 @@ CHUNK = 20_000  # query songs looked up at once; bounds memory at CHUNK x k keys
 
 class HardNegOptions(embench.Options):
     k: int = Field(100, ge=1, description="neighbours of each song inspected")
+    threshold: Literal["paper", "p_value"] = Field(
+        "paper",
+        description='how a pair\'s chi-squared statistic counts as chance: "paper" (below '
+        'chi2_rate x the total song occurrences, the paper\'s footnote) or "p_value" (not '
+        "significant at p_value)",
+    )
+    chi2_rate: float = Field(
+        1e-7,
+        gt=0,
+        description='threshold = "paper": chance pairs have a statistic below this share of '
+        "the total song occurrences of the training corpus",
+    )
     p_value: float = Field(
         0.05,
         gt=0,
         lt=1,
-        description="significance level; pairs whose chi-squared statistic stays below its "
-        "critical value (1 degree of freedom, 3.841 for 0.05) are chance pairs",
+        description='threshold = "p_value": the significance level; pairs whose chi-squared '
+        "statistic stays below its critical value (1 degree of freedom, 3.841 for 0.05) are "
+        "chance pairs",
     )
     min_cooccurrence_rate: float = Field(
         1e-7,
@@ -72,6 +94,20 @@ class HardNegOptions(embench.Options):
         description="score at most this many songs (a seeded sample when the training "
         "corpus plays more)",
     )
+
+    @model_validator(mode="after")
+    def _no_option_of_the_other_reading(self) -> HardNegOptions:
+        # Defaults pass, so a dumped (resolved) configuration validates again.
+        other, reading = (
+            ("p_value", "p_value") if self.threshold == "paper" else ("chi2_rate", "paper")
+        )
+        value = getattr(self, other)
+        if value != type(self).model_fields[other].default:
+            raise ValueError(
+                f'{other} = {value} applies to threshold = "{reading}", but threshold is '
+                f'"{self.threshold}"'
+            )
+        return self
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,12 +207,28 @@ def critical_value(p_value: float) -> float:
     return float(chi2.isf(p_value, df=1))
 
 
+def chi2_threshold(options: HardNegOptions, n_events: int) -> float:
+    """The statistic below which a pair is a chance pair, for a corpus of ``n_events`` songs.
+
+    ``"paper"``: ``chi2_rate x n_events``; ``"p_value"``: the critical value at ``p_value``.
+    """
+    if options.threshold == "paper":
+        return options.chi2_rate * n_events
+    return critical_value(options.p_value)
+
+
+def is_hard_negative(
+    count: np.ndarray, chi2: np.ndarray, options: HardNegOptions, n_events: int
+) -> np.ndarray:
+    """Pairs co-occurring at least the floor with a statistic below the threshold (not NaN)."""
+    with np.errstate(invalid="ignore"):
+        below = np.asarray(chi2) < chi2_threshold(options, n_events)
+    return (np.asarray(count) >= min_cooccurrence_of(options, n_events)) & below
+
+
 def hard_negative_mask(stats: BigramStatistics, options: HardNegOptions) -> np.ndarray:
     """Which pairs of ``stats`` are hard negatives (NaN statistics never are)."""
-    threshold = min_cooccurrence_of(options, stats.n_events)
-    with np.errstate(invalid="ignore"):
-        below = stats.chi2 < critical_value(options.p_value)
-    return (stats.count >= threshold) & below
+    return is_hard_negative(stats.count, stats.chi2, options, stats.n_events)
 
 
 def hard_negatives_of(dataset, corpus, song_index, options: HardNegOptions | None = None):
@@ -204,9 +256,7 @@ def hard_negatives_of(dataset, corpus, song_index, options: HardNegOptions | Non
     partner = np.flatnonzero(count)
     co = count[partner]
     chi2 = chi2_2x2(co, np.full(len(partner), marginal[song_index]), marginal[partner], 2 * len(a))
-    threshold = min_cooccurrence_of(options, corpus.n_events)
-    with np.errstate(invalid="ignore"):
-        hard = (co >= threshold) & (chi2 < critical_value(options.p_value))
+    hard = is_hard_negative(co, chi2, options, corpus.n_events)
     songs = dataset.songs
     table = pd.DataFrame(
         {
@@ -285,7 +335,8 @@ class HardNeg(embench.Metric):
                 "hard_negative_pairs": [int(hard.sum())],
                 "bigrams": [stats.n_bigrams],
                 "min_cooccurrence": [min_cooccurrence_of(options, stats.n_events)],
-                "critical_value": [critical_value(options.p_value)],
+                "threshold": [options.threshold],
+                "chi2_threshold": [chi2_threshold(options, stats.n_events)],
                 "songs_scored": [int(scored.sum())],
             }
         )

@@ -81,7 +81,7 @@ def test_chi2_matches_scipy_pair_by_pair():
 
 def test_hardneg_matches_python_loops():
     ctx = random_context()
-    options = HardNegOptions(k=6, p_value=0.1, min_cooccurrence=2)
+    options = HardNegOptions(k=6, threshold="p_value", p_value=0.1, min_cooccurrence=2)
     result = HardNeg().compute(ctx, options)
     reference = reference_pairs(ctx.split.train)
     threshold = critical_value(0.1)
@@ -108,7 +108,7 @@ def test_hardneg_matches_python_loops():
 
 def test_hard_negatives_of_one_song_matches_the_pair_table():
     ctx = random_context()
-    options = HardNegOptions(min_cooccurrence=1)
+    options = HardNegOptions(threshold="p_value", min_cooccurrence=1)
     reference = reference_pairs(ctx.split.train)
     ids = list(ctx.dataset.songs["song_id"])
     for song in (0, 3, 17):
@@ -145,7 +145,8 @@ def test_min_cooccurrence_default_scales_with_the_corpus():
 def test_planted_chance_pairs_are_hard_negatives_and_true_neighbours_are_not():
     real, _ = planted()
     stats = bigram_statistics(real.split.train, real.dataset.n_songs)
-    hard = hard_negative_mask(stats, HardNegOptions())
+    p_value = HardNegOptions(threshold="p_value")
+    hard = hard_negative_mask(stats, p_value)
     hub = stats.second >= CORE  # a hub next to an ordinary song: adjacent by pure chance
     chance = hub & (stats.first < CORE)
     same_artist = (stats.second < CORE) & (
@@ -157,5 +158,5 @@ def test_planted_chance_pairs_are_hard_negatives_and_true_neighbours_are_not():
     assert frequent_true.sum() > 500
     assert not hard[frequent_true].any()
     # A hub's hard negatives, as the CLI would list them: ordinary songs met by chance.
-    table = hard_negatives_of(real.dataset, real.split.train, CORE + HUBS - 1)
+    table = hard_negatives_of(real.dataset, real.split.train, CORE + HUBS - 1, p_value)
     assert len(table) > 100 and table["artist"].notna().all()
