@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 import embench
-from embench.testing import make_tiny_dataset
+from embench.data.tiny import make_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

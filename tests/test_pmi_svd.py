@@ -10,7 +10,7 @@ import pytest
 import embench
 from embench.cli import main
 from embench.data.dataset import Sequences
-from embench.testing import make_tiny_dataset
+from embench.data.tiny import make_tiny_dataset
 from embench_plugins.pmi_svd import (
     PmiSvd,
     PmiSvdOptions,
