@@ -12,11 +12,16 @@ from embench.api import (
     Embedding,
     Metric,
     MetricResult,
+    NeighbourRequest,
     Optimiser,
     Options,
     Search,
     TrainingMonitor,
+    Value,
 )
+from embench.context import EvalContext
+from embench.data.dataset import Dataset, Sequences
+from embench.data.split import Split
 from embench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -24,16 +29,22 @@ __version__ = "0.1.0"
 __all__ = [
     "BudgetExceeded",
     "ContractError",
+    "Dataset",
     "DatasetLoader",
     "Dimension",
     "Embedder",
     "Embedding",
+    "EvalContext",
     "Metric",
     "MetricResult",
+    "NeighbourRequest",
     "Optimiser",
     "Options",
     "Search",
+    "Sequences",
+    "Split",
     "TrainingMonitor",
+    "Value",
     "hookimpl",
     "__version__",
 ]

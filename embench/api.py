@@ -7,18 +7,38 @@ method doing its job. Instances are created by the harness with no arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+from embench.context import EvalContext
+from embench.data.dataset import Dataset, Sequences
+from embench.embedding import BudgetExceeded, ContractError, Embedding
 
-    from embench.data.dataset import Dataset, Sequences
-    from embench.evaluation import EvalContext
+__all__ = [
+    "BudgetExceeded",
+    "ContractError",
+    "DatasetLoader",
+    "Dimension",
+    "Direction",
+    "Embedder",
+    "Embedding",
+    "EvalContext",
+    "Metric",
+    "MetricResult",
+    "NeighbourRequest",
+    "Optimiser",
+    "Options",
+    "OptionsT",
+    "Search",
+    "TrainingMonitor",
+    "Value",
+]
 
 Direction = Literal["max", "min"]
 
@@ -29,12 +49,8 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class BudgetExceeded(Exception):
-    """Raised by an embedder that stops early because ``monitor.should_stop()`` turned true."""
-
-
-class ContractError(ValueError):
-    """A plugin returned something that breaks the contract (wrong shape, NaN, unknown songs)."""
+#: A plugin's options model (``params`` of an embedder, ``options`` of a metric ...).
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 
 @dataclass(frozen=True)
@@ -58,55 +74,77 @@ class Dimension:
         return int(round(value)) if self.integer else value
 
 
-@dataclass(frozen=True, eq=False)
-class Embedding:
-    """Song vectors: row ``i`` of ``vectors`` belongs to dataset song index ``song_index[i]``.
+@dataclass(frozen=True)
+class Value:
+    """How a metric declares one value key it reports.
 
-    Songs the model never saw are simply absent; metrics count them as misses.
+    ``direction``: ``"max"`` when higher is better, ``"min"`` when lower is. ``per_query``: the
+    column of ``MetricResult.per_query`` holding this value's per-query values (their mean is
+    the value; significance tests pair them up across configurations), or None.
+    ``description``: one line for reports and docs.
     """
 
-    song_index: np.ndarray
-    vectors: np.ndarray
+    direction: Direction
+    per_query: str | None = None
+    description: str = ""
 
     def __post_init__(self) -> None:
-        songs = np.asarray(self.song_index)
-        vectors = np.asarray(self.vectors)
-        if songs.ndim != 1 or not np.issubdtype(songs.dtype, np.integer):
+        if self.direction not in ("max", "min"):
+            raise ContractError(f"direction must be 'max' or 'min', got {self.direction!r}")
+        if self.per_query is not None and (
+            not isinstance(self.per_query, str) or not self.per_query
+        ):
             raise ContractError(
-                f"song_index must be a 1-D integer array, got {songs.dtype} {songs.shape}"
+                f"per_query must name a per-query column (or be None), got {self.per_query!r}"
             )
-        if vectors.ndim != 2:
-            raise ContractError(f"vectors must be a 2-D array, got shape {vectors.shape}")
-        if vectors.shape[0] != songs.shape[0]:
+
+
+@dataclass(frozen=True, eq=False)
+class NeighbourRequest:
+    """The neighbours a metric reads: the top-``k`` of ``songs`` (None: of every song).
+
+    ``songs`` are dataset song indices (duplicates allowed); they are kept sorted and unique.
+    A metric that needs no neighbours returns None from ``Metric.neighbours`` instead.
+    """
+
+    k: int
+    songs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            if isinstance(self.k, bool):
+                raise TypeError
+            k = operator.index(self.k)
+        except TypeError:
+            raise ContractError(f"k must be an integer, got {self.k!r}") from None
+        if k < 1:
             raise ContractError(
-                f"{vectors.shape[0]} vectors for {songs.shape[0]} songs: shapes must agree"
+                f"k must be >= 1, got {k} (a metric that needs no neighbours returns None)"
             )
-        if vectors.shape[1] == 0:
-            raise ContractError("vectors have dimension 0")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not np.isfinite(vectors).all():
-            bad = int((~np.isfinite(vectors).all(axis=1)).sum())
-            raise ContractError(f"{bad} vectors contain NaN or infinite values")
-        songs = songs.astype(np.int64, copy=False)
-        if len(np.unique(songs)) != len(songs):
-            raise ContractError("song_index lists a song more than once")
-        object.__setattr__(self, "song_index", songs)
-        object.__setattr__(self, "vectors", vectors)
+        object.__setattr__(self, "k", k)
+        if self.songs is not None:
+            songs = np.asarray(self.songs)
+            if songs.size == 0:
+                songs = songs.reshape(0).astype(np.int64)
+            if songs.ndim != 1 or not np.issubdtype(songs.dtype, np.integer):
+                raise ContractError(
+                    "songs must be a 1-D integer array of dataset song indices, got "
+                    f"{songs.dtype} {songs.shape}"
+                )
+            songs = np.unique(songs.astype(np.int64, copy=False))
+            songs.setflags(write=False)
+            object.__setattr__(self, "songs", songs)
 
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.song_index.shape[0])
-
-    def rows_of(self, n_songs: int) -> np.ndarray:
-        """Map dataset song index -> embedding row (-1 where the song has no vector)."""
-        if len(self) and (self.song_index.min() < 0 or self.song_index.max() >= n_songs):
-            raise ContractError(f"song_index refers to songs outside the catalogue of {n_songs}")
-        rows = np.full(n_songs, -1, dtype=np.int64)
-        rows[self.song_index] = np.arange(len(self), dtype=np.int64)
-        return rows
+    @staticmethod
+    def union(requests: Iterable[NeighbourRequest | None]) -> NeighbourRequest | None:
+        """One request covering all of ``requests`` (the largest k); None when none needs any."""
+        given = [r for r in requests if r is not None]
+        if not given:
+            return None
+        k = max(r.k for r in given)
+        if any(r.songs is None for r in given):
+            return NeighbourRequest(k)
+        return NeighbourRequest(k, np.concatenate([r.songs for r in given if r.songs is not None]))
 
 
 @dataclass
@@ -149,11 +187,12 @@ class TrainingMonitor:
         return bool(self._deadline and self._deadline())
 
 
-class Embedder:
+class Embedder(Generic[OptionsT]):
     """Maps songs to vectors from training sequences.
 
     ``Options`` holds the hyper-parameters and settings with their defaults (the default
-    configuration); ``search_space`` the searchable subset of them.
+    configuration); ``search_space`` the searchable subset of them. Subclass
+    ``Embedder[MyOptions]`` so that ``params`` is typed.
     """
 
     name: ClassVar[str]
@@ -163,7 +202,7 @@ class Embedder:
     def fit(
         self,
         corpus: Sequences,
-        params: Any,
+        params: OptionsT,
         *,
         seed: int,
         threads: int,
@@ -172,33 +211,60 @@ class Embedder:
         raise NotImplementedError
 
 
-class Metric:
-    """Scores one embedding. ``directions`` names each value key and whether higher is better."""
+#: Attributes of the former metric contract, now declared by ``values``/``query_keys``/
+#: ``neighbours``; a metric class that still defines one is refused when it is defined.
+_FORMER = {
+    "directions": "values = {key: Value(direction)}",
+    "per_query_values": "values = {key: Value(direction, per_query=column)}",
+    "per_query_keys": "query_keys",
+    "neighbours_needed": "neighbours(ctx, options) -> NeighbourRequest | None",
+}
+
+
+class Metric(Generic[OptionsT]):
+    """Scores one embedding; subclass ``Metric[MyOptions]`` so that ``options`` is typed.
+
+    ``values`` declares every value key the metric reports (:class:`Value`: its direction and
+    the per-query column behind it). ``query_keys`` names the per-query columns that identify a
+    query across configurations (for paired tests). ``requires`` names song-table columns the
+    metric reads (e.g. ``{"genre"}``). ``neighbours`` says which songs' top-k neighbours
+    ``compute`` reads through ``ctx.song_neighbours`` (None: none).
+    """
 
     name: ClassVar[str]
     Options: ClassVar[type[Options]] = Options
-    directions: ClassVar[dict[str, Direction]] = {}
-    requires: ClassVar[frozenset[str]] = frozenset()  # song-table columns, e.g. {"genre"}
-    # Significance tests: value key -> per-query column holding its per-query values, and the
-    # per-query columns that identify a query across configurations.
-    per_query_values: ClassVar[dict[str, str]] = {}
-    per_query_keys: ClassVar[tuple[str, ...]] = ()
+    values: ClassVar[dict[str, Value]] = {}
+    query_keys: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[frozenset[str]] = frozenset()
 
-    def neighbours_needed(self, options: Any) -> int:
-        """How many nearest neighbours per song this metric reads from the shared index."""
-        return int(getattr(options, "k", 0) or 0)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        former = [a for a in _FORMER if a in vars(cls)]
+        if former:
+            raise TypeError(
+                f"metric class {cls.__qualname__} defines {', '.join(former)}, replaced by "
+                + "; ".join(f"{a} -> {_FORMER[a]}" for a in former)
+            )
 
-    def compute(self, ctx: EvalContext, options: Any) -> MetricResult:  # pragma: no cover
+    def neighbours(self, ctx: EvalContext, options: OptionsT) -> NeighbourRequest | None:
+        """The songs whose top-k neighbours ``compute`` reads, and k (None: no neighbours).
+
+        Called before any metric computes; the harness computes the union of all metrics'
+        requests once. Reading other songs' neighbours during ``evaluate`` is an error.
+        """
+        return None
+
+    def compute(self, ctx: EvalContext, options: OptionsT) -> MetricResult:  # pragma: no cover
         raise NotImplementedError
 
 
-class DatasetLoader:
+class DatasetLoader(Generic[OptionsT]):
     """Produces a :class:`~embench.data.dataset.Dataset`; relative paths resolve from ``base_dir``."""
 
     name: ClassVar[str]
     Options: ClassVar[type[Options]] = Options
 
-    def load(self, options: Any, *, seed: int, base_dir: Any) -> Dataset:  # pragma: no cover
+    def load(self, options: OptionsT, *, seed: int, base_dir: Any) -> Dataset:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -219,7 +285,7 @@ class Search:
         raise NotImplementedError
 
 
-class Optimiser:
+class Optimiser(Generic[OptionsT]):
     """Creates a :class:`Search` over a space for ``n_objectives`` objectives."""
 
     name: ClassVar[str]
@@ -230,7 +296,7 @@ class Optimiser:
         self,
         space: dict[str, Dimension],
         n_objectives: int,
-        options: Any,
+        options: OptionsT,
         *,
         seed: int,
         budget: int,

@@ -136,7 +136,7 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
         metrics.append((name, entry.cls(), options))
     directions: dict[str, str] = {}
     for _, metric, _ in metrics:
-        directions.update(metric.directions)
+        directions.update({key: value.direction for key, value in metric.values.items()})
     if config.thresholds:  # checked now, not after hours of training (`run --check`)
         from embench.report.check import parse_thresholds
 

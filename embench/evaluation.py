@@ -1,80 +1,34 @@
-"""Runs the metrics on one embedding, sharing one exact neighbour index between them."""
+"""Runs the metrics on one embedding, computing the neighbours they declare once, for all.
+
+:func:`evaluate` first checks every metric's song labels, then asks each metric which songs need
+neighbours (``Metric.neighbours``), computes the exact top-k of the union of those songs at the
+largest ``k`` in one search, and runs the metrics; each metric may read the neighbours of the
+songs it requested only (see :mod:`embench.context`).
+"""
 
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from embench.api import Embedding, Metric, MetricResult
-from embench.data.dataset import Dataset, Sequences
-from embench.data.split import Split
+from embench.api import Metric, MetricResult, NeighbourRequest
+from embench.context import EvalContext
 from embench.errors import DataError, PluginError
-from embench.neighbours import Neighbours, exact_top_k
 
-
-@dataclass(eq=False)
-class EvalContext:
-    """Everything a metric may read. ``part`` is the held-out part scored ("validation"/"test")."""
-
-    dataset: Dataset
-    split: Split
-    embedding: Embedding
-    part: str = "test"
-    seed: int = 0
-    threads: int = 1
-    k_max: int = 100
-    _neighbours: Neighbours | None = field(default=None, repr=False)
-    _rows: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def held_out(self) -> Sequences:
-        return self.split.held_out(self.part)
-
-    @property
-    def rows(self) -> np.ndarray:
-        """Dataset song index -> embedding row (-1 where the song has no vector)."""
-        if self._rows is None:
-            self._rows = self.embedding.rows_of(self.dataset.n_songs)
-        return self._rows
-
-    @property
-    def popularity(self) -> np.ndarray:
-        """Plays of each song in the training corpus."""
-        return self.split.train.counts(self.dataset.n_songs)
-
-    def neighbours(self, k: int) -> Neighbours:
-        """The shared exact top-``k`` index over embedding rows (computed once, at ``k_max``)."""
-        if self._neighbours is None or self._neighbours.k < k:
-            self._neighbours = exact_top_k(
-                self.embedding.vectors, max(k, self.k_max), threads=self.threads
-            )
-        return self._neighbours
-
-    def song_neighbours(self, songs: np.ndarray, k: int) -> np.ndarray:
-        """Top-``k`` neighbours of each song as dataset song indices; -1 for unknown/padding."""
-        songs = np.asarray(songs, dtype=np.int64)
-        out = np.full((len(songs), k), -1, dtype=np.int64)
-        rows = self.rows[songs]
-        known = rows >= 0
-        if known.any():
-            neighbour_rows = self.neighbours(k).rows[rows[known], :k]
-            mapped = np.where(neighbour_rows >= 0, self.embedding.song_index[neighbour_rows], -1)
-            out[known] = mapped
-        return out
-
-    def rng(self, name: str) -> np.random.Generator:
-        """A generator seeded by the benchmark seed and ``name`` (stable across runs)."""
-        return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+__all__ = ["EvalContext", "Evaluation", "evaluate"]
 
 
 @dataclass
 class Evaluation:
-    """Every metric's result on one embedding, with the time each took."""
+    """Every metric's result on one embedding, with the time each took.
+
+    ``seconds["neighbours"]`` is the shared neighbour search; a metric's seconds include its
+    ``neighbours`` declaration and its ``compute``.
+    """
 
     results: dict[str, MetricResult]
     seconds: dict[str, float]
@@ -87,50 +41,90 @@ class Evaluation:
         return merged
 
 
+def _call(name: str, what: str, function: Callable[[], Any]) -> Any:
+    """Run a metric's method; an unexpected exception becomes a PluginError naming the metric."""
+    try:
+        return function()
+    except (DataError, PluginError):
+        raise
+    except Exception as exc:
+        raise PluginError(f"metric '{name}' raised{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def neighbour_request(
+    name: str, metric: Metric, options: Any, ctx: EvalContext
+) -> NeighbourRequest | None:
+    """The metric's declared neighbour request, checked against the catalogue."""
+    request = _call(name, " in neighbours()", lambda: metric.neighbours(ctx, options))
+    if request is None:
+        return None
+    if not isinstance(request, NeighbourRequest):
+        raise PluginError(
+            f"metric '{name}': neighbours() returned {type(request).__name__}, "
+            "not a NeighbourRequest or None"
+        )
+    songs, n = request.songs, ctx.dataset.n_songs
+    if songs is not None and len(songs) and (songs[0] < 0 or songs[-1] >= n):
+        bad = songs[0] if songs[0] < 0 else songs[-1]
+        raise PluginError(
+            f"metric '{name}': neighbours() requested song index {bad}, outside the catalogue "
+            f"of {n} songs"
+        )
+    return request
+
+
+def check_values(name: str, metric: Metric, result: Any, seen_keys: dict[str, str]) -> None:
+    """A metric's result against its declaration (value keys, numbers, unique keys)."""
+    if not isinstance(result, MetricResult):
+        raise PluginError(f"metric '{name}' returned {type(result).__name__}, not a MetricResult")
+    for key, value in result.values.items():
+        if key not in metric.values:
+            raise PluginError(
+                f"metric '{name}' reported '{key}', which its `values` does not declare"
+            )
+        if key in seen_keys:
+            raise PluginError(f"metrics '{seen_keys[key]}' and '{name}' both report '{key}'")
+        seen_keys[key] = name
+        if not isinstance(value, (int, float, np.floating, np.integer)):
+            raise PluginError(f"metric '{name}' reported a non-number for '{key}': {value!r}")
+
+
 def evaluate(
     ctx: EvalContext,
     metrics: list[tuple[str, Metric, Any]],
     on_metric: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Compute each ``(name, metric, options)`` on ``ctx``; a metric that raises names itself."""
-    ctx.k_max = max([ctx.k_max] + [m.neighbours_needed(o) for _, m, o in metrics])
-    results: dict[str, MetricResult] = {}
-    seconds: dict[str, float] = {}
-    seen_keys: dict[str, str] = {}
-    start = time.perf_counter()
-    if any(m.neighbours_needed(o) for _, m, o in metrics):
-        ctx.neighbours(ctx.k_max)
-    seconds["neighbours"] = time.perf_counter() - start
-    for name, metric, options in metrics:
+    for name, metric, _ in metrics:
         for column in metric.requires:
             if not ctx.dataset.has_labels(column):
                 raise DataError(
                     f"metric '{name}' needs a '{column}' label on songs, "
                     f"but dataset '{ctx.dataset.name}' has none"
                 )
+    requests: dict[str, NeighbourRequest | None] = {}
+    declaring: dict[str, float] = {}
+    for name, metric, options in metrics:
+        start = time.perf_counter()
+        requests[name] = neighbour_request(name, metric, options, ctx)
+        declaring[name] = time.perf_counter() - start
+    start = time.perf_counter()
+    union = NeighbourRequest.union(requests.values())
+    if union is not None:
+        ctx.compute_neighbours(union.songs, union.k)
+    seconds = {"neighbours": time.perf_counter() - start}
+
+    results: dict[str, MetricResult] = {}
+    seen_keys: dict[str, str] = {}
+    for name, metric, options in metrics:
         if on_metric:
             on_metric(name)
+        request = requests[name]
+        songs, k = (None, 0) if request is None else (request.songs, request.k)
         start = time.perf_counter()
-        try:
-            result = metric.compute(ctx, options)
-        except (DataError, PluginError):
-            raise
-        except Exception as exc:
-            raise PluginError(f"metric '{name}' raised: {type(exc).__name__}: {exc}") from exc
-        seconds[name] = time.perf_counter() - start
-        if not isinstance(result, MetricResult):
-            raise PluginError(
-                f"metric '{name}' returned {type(result).__name__}, not a MetricResult"
-            )
-        for key, value in result.values.items():
-            if key not in metric.directions:
-                raise PluginError(
-                    f"metric '{name}' reported '{key}', which its `directions` does not declare"
-                )
-            if key in seen_keys:
-                raise PluginError(f"metrics '{seen_keys[key]}' and '{name}' both report '{key}'")
-            seen_keys[key] = name
-            if not isinstance(value, (int, float, np.floating, np.integer)):
-                raise PluginError(f"metric '{name}' reported a non-number for '{key}': {value!r}")
+        with ctx.declared_neighbours(name, songs, k):
+            result = _call(name, "", lambda m=metric, o=options: m.compute(ctx, o))
+        seconds[name] = declaring[name] + time.perf_counter() - start
+        check_values(name, metric, result, seen_keys)
         results[name] = result
     return Evaluation(results, seconds)

@@ -416,14 +416,16 @@ def check_metric(entry, options, report: CheckReport, *, seed: int = 0) -> None:
     from embench.evaluation import EvalContext, evaluate
 
     metric_cls = entry.cls
-    directions = metric_cls.directions
-    if not isinstance(directions, dict) or not directions:
-        report.error("directions", "declares no value keys in `directions` (key -> max|min)")
-        directions = {}
-    for key, direction in directions.items():
-        if direction not in ("max", "min"):
+    from embench.api import Value
+
+    declared = metric_cls.values
+    if not isinstance(declared, dict) or not declared:
+        report.error("values", "declares no value keys in `values` (key -> Value(max|min))")
+        declared = {}
+    for key, value in declared.items():
+        if not isinstance(value, Value):
             report.error(
-                "directions", f"direction of '{key}' must be 'max' or 'min', found {direction!r}"
+                "values", f"'{key}' must be declared as a Value(direction), found {value!r}"
             )
     dataset = check_dataset(seed)
     missing_labels = [c for c in metric_cls.requires if not dataset.has_labels(c)]
@@ -436,12 +438,8 @@ def check_metric(entry, options, report: CheckReport, *, seed: int = 0) -> None:
         return
     try:
         metric = metric_cls()
-        needed = metric.neighbours_needed(options)
     except Exception as exc:
         report.error("declaration", f"{report.who}: {type(exc).__name__}: {exc}")
-        return
-    if not isinstance(needed, int | np.integer) or needed < 0:
-        report.error("neighbours_needed", f"must return an integer >= 0, returned {needed!r}")
         return
     split = make_split(dataset, CHECK_FRACTIONS, seed=seed)
     train_songs = np.unique(split.train.songs)
@@ -517,21 +515,21 @@ def _values(values: dict) -> str:
 
 
 def check_result(result, metric_cls, report: CheckReport) -> None:
-    """Value keys against ``directions``, finiteness, per-query columns and tables."""
-    directions = metric_cls.directions if isinstance(metric_cls.directions, dict) else {}
+    """Value keys against ``values``, finiteness, per-query columns and tables."""
+    directions = metric_cls.values if isinstance(metric_cls.values, dict) else {}
     values = result.values
     if not values:
         report.error("values", "returned no values")
     undeclared = [k for k in values if k not in directions]
     if undeclared:
         report.error(
-            "directions",
-            f"value key(s) {undeclared} are not declared in `directions` "
+            "values",
+            f"value key(s) {undeclared} are not declared in `values` "
             f"(declared: {sorted(directions) or 'none'})",
         )
     silent = [k for k in directions if k not in values]
     if silent:
-        report.warning("directions", f"declared key(s) {silent} were not reported")
+        report.warning("values", f"declared key(s) {silent} were not reported")
     bad = {k: v for k, v in values.items() if not _finite(v)}
     if bad:
         report.error("values", f"non-finite value(s) on a healthy dataset: {bad}")
@@ -542,20 +540,21 @@ def check_result(result, metric_cls, report: CheckReport) -> None:
         )
         per_query = None
     columns = set(per_query.columns) if per_query is not None else set()
-    for key, column in metric_cls.per_query_values.items():
-        if key not in directions:
-            report.error("per_query", f"per_query_values names '{key}', not a declared value key")
+    for key, declared in directions.items():
+        column = getattr(declared, "per_query", None)
+        if column is None:
+            continue
         if column not in columns:
             report.error(
                 "per_query",
-                f"per_query_values['{key}'] names column '{column}', which per_query lacks"
+                f"values['{key}'].per_query names column '{column}', which per_query lacks"
                 + (
                     f" (columns: {sorted(columns)})" if per_query is not None else " (no per_query)"
                 ),
             )
-    lacking = [c for c in metric_cls.per_query_keys if c not in columns]
+    lacking = [c for c in metric_cls.query_keys if c not in columns]
     if lacking:
-        report.error("per_query", f"per_query_keys {lacking} are not columns of per_query")
+        report.error("per_query", f"query_keys {lacking} are not columns of per_query")
     if not isinstance(result.tables, dict):
         report.error("tables", f"tables must be a dict, found {type(result.tables).__name__}")
     else:

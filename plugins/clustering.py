@@ -54,11 +54,13 @@ def variance_ratio(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return between * (n - n_groups) / (within * (n_groups - 1)), between, within
 
 
-class _Vrc(embench.Metric):
+class _Vrc(embench.Metric[VrcGenreOptions | VrcArtistOptions]):
     label: str
     plural: str
 
-    def compute(self, ctx, options):
+    def compute(
+        self, ctx: embench.EvalContext, options: VrcGenreOptions | VrcArtistOptions
+    ) -> embench.MetricResult:
         vectors = ctx.embedding.vectors
         all_codes, names = pd.factorize(ctx.dataset.songs[self.label])  # -1 where unlabelled
         codes = all_codes[ctx.embedding.song_index]
@@ -97,7 +99,7 @@ class VrcGenre(_Vrc):
     label = "genre"
     plural = "genres"
     Options = VrcGenreOptions
-    directions = {"vrc_genre": "max"}
+    values = {"vrc_genre": embench.Value("max", description="Calinski-Harabasz index, genres")}
     requires = frozenset({"genre"})
 
 
@@ -108,7 +110,7 @@ class VrcArtist(_Vrc):
     label = "artist"
     plural = "artists"
     Options = VrcArtistOptions
-    directions = {"vrc_artist": "max"}
+    values = {"vrc_artist": embench.Value("max", description="Calinski-Harabasz index, artists")}
     requires = frozenset({"artist"})
 
 

@@ -71,17 +71,27 @@ def shares_with_label(ctx, queries: np.ndarray, codes: np.ndarray, k: int) -> np
     return match.sum(axis=1) / k_eff
 
 
-class GenreCoherence(embench.Metric):
+class GenreCoherence(embench.Metric[GenreCoherenceOptions]):
     """Share of the top-k neighbours with the query's genre, over popular songs of top genres."""
 
     name = "coherence_genre"
     Options = GenreCoherenceOptions
-    directions = {"coherence_genre": "max"}
-    per_query_values = {"coherence_genre": "coherence"}
-    per_query_keys = ("song_id",)
+    values = {
+        "coherence_genre": embench.Value(
+            "max", per_query="coherence", description="share of neighbours with the genre"
+        )
+    }
+    query_keys = ("song_id",)
     requires = frozenset({"genre"})
 
-    def sample(self, ctx, options) -> tuple[np.ndarray, np.ndarray, list]:
+    def neighbours(
+        self, ctx: embench.EvalContext, options: GenreCoherenceOptions
+    ) -> embench.NeighbourRequest:
+        return embench.NeighbourRequest(options.k, self.sample(ctx, options)[0])
+
+    def sample(
+        self, ctx: embench.EvalContext, options: GenreCoherenceOptions
+    ) -> tuple[np.ndarray, np.ndarray, list]:
         """(query songs, their genre codes, genre names)."""
         codes, names = pd.factorize(ctx.dataset.songs["genre"])
         plays = ctx.popularity
@@ -104,7 +114,9 @@ class GenreCoherence(embench.Metric):
         )
         return queries, codes, list(names)
 
-    def compute(self, ctx, options):
+    def compute(
+        self, ctx: embench.EvalContext, options: GenreCoherenceOptions
+    ) -> embench.MetricResult:
         queries, codes, names = self.sample(ctx, options)
         shares = shares_with_label(ctx, queries, codes, options.k)
         genre = np.asarray(names, dtype=object)[codes[queries]]
@@ -128,17 +140,27 @@ class GenreCoherence(embench.Metric):
         )
 
 
-class ArtistCoherence(embench.Metric):
+class ArtistCoherence(embench.Metric[ArtistCoherenceOptions]):
     """Share of the top-k neighbours by the query's artist, stratified by artist popularity."""
 
     name = "coherence_artist"
     Options = ArtistCoherenceOptions
-    directions = {"coherence_artist": "max"}
-    per_query_values = {"coherence_artist": "coherence"}
-    per_query_keys = ("song_id",)
+    values = {
+        "coherence_artist": embench.Value(
+            "max", per_query="coherence", description="share of neighbours by the artist"
+        )
+    }
+    query_keys = ("song_id",)
     requires = frozenset({"artist"})
 
-    def sample(self, ctx, options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def neighbours(
+        self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
+    ) -> embench.NeighbourRequest:
+        return embench.NeighbourRequest(options.k, self.sample(ctx, options)[0])
+
+    def sample(
+        self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query songs, artist codes of all songs, popularity stratum of each query)."""
         codes, names = pd.factorize(ctx.dataset.songs["artist"])
         plays = ctx.popularity
@@ -164,7 +186,9 @@ class ArtistCoherence(embench.Metric):
         queries = draw_within_groups(candidates, codes[candidates], options.songs_per_artist, rng)
         return queries, codes, stratum_of_artist[codes[queries]]
 
-    def compute(self, ctx, options):
+    def compute(
+        self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
+    ) -> embench.MetricResult:
         queries, codes, strata = self.sample(ctx, options)
         shares = shares_with_label(ctx, queries, codes, options.k)
         songs = ctx.dataset.songs

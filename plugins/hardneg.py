@@ -280,16 +280,32 @@ def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[position] == keys
 
 
-class HardNeg(embench.Metric):
+class HardNeg(embench.Metric[HardNegOptions]):
     """Mean share of hard negatives (chance co-occurrences) among each song's top-k neighbours."""
 
     name = "hardneg"
     Options = HardNegOptions
-    directions = {"hardneg": "min"}
-    per_query_values = {"hardneg": "hardneg"}
-    per_query_keys = ("song_id",)
+    values = {
+        "hardneg": embench.Value(
+            "min", per_query="hardneg", description="share of neighbours that are hard negatives"
+        )
+    }
+    query_keys = ("song_id",)
 
-    def compute(self, ctx, options):
+    def songs(self, ctx: embench.EvalContext, options: HardNegOptions) -> np.ndarray:
+        """The songs scored: those played in training, a seeded sample of ``max_songs``."""
+        played = np.flatnonzero(ctx.popularity > 0)
+        if len(played) > options.max_songs:
+            chosen = ctx.rng("hardneg").choice(len(played), options.max_songs, replace=False)
+            played = played[np.sort(chosen)]
+        return played
+
+    def neighbours(
+        self, ctx: embench.EvalContext, options: HardNegOptions
+    ) -> embench.NeighbourRequest:
+        return embench.NeighbourRequest(options.k, self.songs(ctx, options))
+
+    def compute(self, ctx: embench.EvalContext, options: HardNegOptions) -> embench.MetricResult:
         n = ctx.dataset.n_songs
         stats = bigram_statistics(ctx.split.train, n)
         hard = hard_negative_mask(stats, options)
@@ -298,11 +314,7 @@ class HardNeg(embench.Metric):
             stats.second[hard], minlength=n
         )
 
-        played = np.flatnonzero(ctx.popularity > 0)
-        if len(played) > options.max_songs:
-            chosen = ctx.rng("hardneg").choice(len(played), options.max_songs, replace=False)
-            played = played[np.sort(chosen)]
-
+        played = self.songs(ctx, options)
         shares = np.full(len(played), np.nan)
         n_neighbours = np.zeros(len(played), dtype=np.int64)
         for start in range(0, len(played), CHUNK):

@@ -40,24 +40,40 @@ def gains(ranks: np.ndarray) -> np.ndarray:
     return out
 
 
-class NextSong(embench.Metric):
+class NextSong(embench.Metric[NextSongOptions]):
     """HitRate@k and NDCG@k of the exact top-k neighbours of the previous song."""
 
     name = "next_song"
     Options = NextSongOptions
-    directions = {
-        key: "max"
-        for key in ("hitrate", "hitrate_in", "hitrate_out", "ndcg", "ndcg_in", "ndcg_out")
+    values = {
+        "hitrate": embench.Value("max", per_query="hit", description="mean of in and out"),
+        "hitrate_in": embench.Value("max", description="in-set HitRate@k"),
+        "hitrate_out": embench.Value("max", description="out-of-set HitRate@k"),
+        "ndcg": embench.Value("max", per_query="ndcg", description="mean of in and out"),
+        "ndcg_in": embench.Value("max", description="in-set NDCG@k"),
+        "ndcg_out": embench.Value("max", description="out-of-set NDCG@k"),
     }
-    per_query_values = {"hitrate": "hit", "ndcg": "ndcg"}
-    per_query_keys = ("set", "query_song", "target_song")
+    query_keys = ("set", "query_song", "target_song")
 
-    def compute(self, ctx, options):
+    def pairs(
+        self, ctx: embench.EvalContext, options: NextSongOptions
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(query songs, target songs) of each scored set, ``"in"`` and/or ``"out"``."""
         sets = {}
         if options.in_set:
             sets["in"] = ctx.split.in_set
         if options.out_of_set:
-            sets["out"] = ctx.held_out.consecutive_pairs()
+            sets["out"] = ctx.held_out_pairs
+        return sets
+
+    def neighbours(
+        self, ctx: embench.EvalContext, options: NextSongOptions
+    ) -> embench.NeighbourRequest | None:
+        queries = [q for q, _ in self.pairs(ctx, options).values()]
+        return embench.NeighbourRequest(options.k, np.concatenate(queries)) if queries else None
+
+    def compute(self, ctx: embench.EvalContext, options: NextSongOptions) -> embench.MetricResult:
+        sets = self.pairs(ctx, options)
         values: dict[str, float] = {}
         frames = []
         song_ids = ctx.dataset.songs["song_id"].to_numpy()

@@ -101,14 +101,23 @@ def pair_cosines(ctx, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return out
 
 
-class PlayPrediction(embench.Metric):
+class PlayPrediction(embench.Metric[PlayPredictionOptions]):
     """Pearson correlation of play rate with cosine similarity, all pairs and frequent pairs."""
 
     name = "play_prediction"
     Options = PlayPredictionOptions
-    directions = {"play_corr_all": "max", "play_corr_frequent": "max"}
+    values = {
+        "play_corr_all": embench.Value(
+            "max", description="Pearson r of play rate and cosine, all pairs"
+        ),
+        "play_corr_frequent": embench.Value(
+            "max", description="Pearson r of play rate and cosine, frequent pairs"
+        ),
+    }
 
-    def compute(self, ctx, options):
+    def compute(
+        self, ctx: embench.EvalContext, options: PlayPredictionOptions
+    ) -> embench.MetricResult:
         dataset = ctx.dataset
         if dataset.play_log is None:
             if options.missing_play_log == "nan":

@@ -27,7 +27,7 @@ import embench
 from embench.errors import DataError
 
 CHUNK = 50_000  # queries looked up at once
-MAX_BUCKETS = 20  # value keys (and their directions) are declared for this many buckets
+MAX_BUCKETS = 20  # value keys are declared for this many buckets
 
 
 class PopularityOptions(embench.Options):
@@ -84,25 +84,43 @@ def hits_at_k(ctx, queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarr
     return hits
 
 
-class PopularityBuckets(embench.Metric):
+class PopularityBuckets(embench.Metric[PopularityOptions]):
     """HitRate@k per (query popularity bucket, target popularity bucket)."""
 
     name = "popularity"
     Options = PopularityOptions
-    directions = {"hitrate_pop_diag": "max"} | {
-        f"hitrate_pop_diag_b{b}": "max" for b in range(MAX_BUCKETS)
-    }
     # Significance: the hits of the pairs on the diagonal (NaN off it), paired by pair.
-    per_query_values = {"hitrate_pop_diag": "diagonal_hit"}
-    per_query_keys = ("query_song", "target_song")
+    values = {
+        "hitrate_pop_diag": embench.Value(
+            "max", per_query="diagonal_hit", description="mean HitRate of the diagonal cells"
+        )
+    } | {
+        f"hitrate_pop_diag_b{b}": embench.Value(
+            "max", description=f"HitRate of queries and targets in bucket {b}"
+        )
+        for b in range(MAX_BUCKETS)
+    }
+    query_keys = ("query_song", "target_song")
 
-    def compute(self, ctx, options):
+    def pairs(
+        self, ctx: embench.EvalContext, options: PopularityOptions
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query songs, target songs, cells) of the held-out pairs drawn for scoring."""
         n_buckets = options.buckets
         bucket = popularity_buckets(ctx.popularity, n_buckets)
-        queries, targets = ctx.held_out.consecutive_pairs()
+        queries, targets = ctx.held_out_pairs
         cells = bucket[queries] * n_buckets + bucket[targets]
         chosen = draw_per_cell(cells, options.pairs_per_cell, ctx.rng("popularity"))
-        queries, targets, cells = queries[chosen], targets[chosen], cells[chosen]
+        return queries[chosen], targets[chosen], cells[chosen]
+
+    def neighbours(
+        self, ctx: embench.EvalContext, options: PopularityOptions
+    ) -> embench.NeighbourRequest:
+        return embench.NeighbourRequest(options.k, self.pairs(ctx, options)[0])
+
+    def compute(self, ctx: embench.EvalContext, options: PopularityOptions) -> embench.MetricResult:
+        n_buckets = options.buckets
+        queries, targets, cells = self.pairs(ctx, options)
         hits = hits_at_k(ctx, queries, targets, options.k)
 
         size = n_buckets * n_buckets

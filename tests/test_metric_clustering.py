@@ -18,7 +18,8 @@ import embench
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import make_split
 from embench.errors import DataError
-from embench.evaluation import EvalContext, evaluate
+from embench.context import EvalContext
+from embench.evaluation import evaluate
 from embench_plugins.clustering import (
     VrcArtist,
     VrcArtistOptions,
@@ -91,7 +92,7 @@ def planted() -> tuple[EvalContext, EvalContext]:
     shuffled = train_word2vec(Sequences(split.train.indptr, shuffled_songs))
 
     def context(embedding):
-        return EvalContext(dataset=dataset, split=split, embedding=embedding, seed=0, k_max=100)
+        return EvalContext(dataset=dataset, split=split, embedding=embedding, seed=0)
 
     return context(real), context(shuffled)
 

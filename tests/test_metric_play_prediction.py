@@ -103,7 +103,7 @@ def test_missing_play_log_is_an_error_when_listed():
         evaluate(ctx, [("play_prediction", PlayPrediction(), PlayPredictionOptions())])
     quiet = PlayPrediction().compute(ctx, PlayPredictionOptions(missing_play_log="nan"))
     assert all(np.isnan(v) for v in quiet.values.values())
-    assert set(quiet.values) == set(PlayPrediction.directions)
+    assert set(quiet.values) == set(PlayPrediction.values)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 import embench
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import make_split
-from embench.evaluation import EvalContext
 from embench_plugins.next_song import NextSong, NextSongOptions
 
 
@@ -55,7 +54,7 @@ def build_context(sequences, n_songs, known, vectors, seed):
     dataset = Dataset("prop", Sequences.from_lists(sequences), songs)
     split = make_split(dataset, (0.6, 0.2, 0.2), seed=seed)
     embedding = embench.Embedding(np.asarray(known, dtype=np.int64), vectors)
-    return EvalContext(dataset=dataset, split=split, embedding=embedding, part="test")
+    return embench.EvalContext(dataset=dataset, split=split, embedding=embedding, part="test")
 
 
 @settings(max_examples=60, deadline=None)

@@ -214,7 +214,7 @@ def test_misspelled_hook_is_reported_by_check_plugin(register_plugin, capsys):
 # -- metrics ---------------------------------------------------------------------------------
 class Undeclared(embench.Metric):
     name = "undeclared"
-    directions = {"score": "max"}
+    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         return embench.MetricResult(values={"score": 0.5, "extra": 1.0})
@@ -222,7 +222,7 @@ class Undeclared(embench.Metric):
 
 class NanValue(embench.Metric):
     name = "nan-value"
-    directions = {"score": "max"}
+    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         return embench.MetricResult(values={"score": float("nan")})
@@ -230,7 +230,7 @@ class NanValue(embench.Metric):
 
 class RaisingCompute(embench.Metric):
     name = "raising-compute"
-    directions = {"score": "max"}
+    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         raise KeyError("genre_id")
@@ -240,7 +240,7 @@ class CrashesOnMissingSongs(embench.Metric):
     """Indexes vectors by song index: breaks as soon as a song has no vector."""
 
     name = "needs-every-song"
-    directions = {"score": "max"}
+    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         rows = ctx.rows[np.arange(ctx.dataset.n_songs)]
@@ -251,9 +251,8 @@ class CrashesOnMissingSongs(embench.Metric):
 
 class BadPerQuery(embench.Metric):
     name = "bad-per-query"
-    directions = {"score": "max"}
-    per_query_values = {"score": "hit"}
-    per_query_keys = ("query",)
+    values = {"score": embench.Value("max", per_query="hit")}
+    query_keys = ("query",)
 
     def compute(self, ctx, options):
         import pandas as pd
@@ -271,7 +270,7 @@ class BrokenMetrics:
 @pytest.mark.parametrize(
     ("name", "check", "expected"),
     [
-        ("undeclared", "compute", "reported 'extra', which its `directions` does not declare"),
+        ("undeclared", "compute", "reported 'extra', which its `values` does not declare"),
         ("nan-value", "values", "non-finite value(s) on a healthy dataset: {'score': nan}"),
         ("raising-compute", "compute", "raised: KeyError: 'genre_id'"),
         ("needs-every-song", "compute", "failed on an embedding that misses songs"),

@@ -169,13 +169,14 @@ def test_every_metric_declares_per_query_columns_it_writes():
     ):
         options = metric.Options(buckets=2) if metric.name == "popularity" else metric.Options()
         result = metric.compute(ctx, options)
-        assert metric.per_query_values, metric.name
-        for key, column in metric.per_query_values.items():
+        columns = {k: v.per_query for k, v in metric.values.items() if v.per_query}
+        assert columns, metric.name
+        for key, column in columns.items():
             assert key in result.values and column in result.per_query, (metric.name, key)
-        assert set(metric.per_query_keys) <= set(result.per_query.columns)
+        assert metric.query_keys and set(metric.query_keys) <= set(result.per_query.columns)
         arrays = per_query_arrays(
             result.per_query.assign(configuration="c"),
-            next(iter(metric.per_query_values.values())),
-            metric.per_query_keys,
+            next(iter(columns.values())),
+            metric.query_keys,
         )
         assert len(arrays["c"]) > 0

@@ -1,7 +1,7 @@
 """``embench compare RUN_A RUN_B``: both runs' metric values side by side, with paired tests.
 
 Configurations are matched by name. A value key gets a paired two-sided t-test (B vs A) when
-its metric declares per-query values (``Metric.per_query_values``/``per_query_keys``), both runs
+its metric declares per-query values (``Value.per_query`` and ``Metric.query_keys``), both runs
 wrote them, and the runs scored the same queries: the same dataset, split, seed and evaluated
 part. The p-values are Bonferroni-corrected over all tests of the comparison; a difference is
 marked significant at ``p < alpha`` (default 0.01) in the metric's direction.
@@ -61,9 +61,9 @@ def metric_info(runs: list[Run]) -> tuple[dict[str, MetricInfo], list[str]]:
             notes.append(f"metric '{name}' is not installed: no direction or paired test")
             continue
         cls = registry.get(name).cls
-        for key, direction in cls.directions.items():
+        for key, declared in cls.values.items():
             info[key] = MetricInfo(
-                name, direction, cls.per_query_values.get(key), tuple(cls.per_query_keys)
+                name, declared.direction, declared.per_query, tuple(cls.query_keys)
             )
     return info, notes
 

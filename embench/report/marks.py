@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from embench.stats import significance_marks
+from embench.stats import per_query_arrays, significance_marks
 
 
 def default_name(rows: list[dict]) -> str | None:
@@ -31,22 +31,22 @@ def compute_marks(
     ok = {r["name"] for r in rows if r["status"] == "ok"}
     if default is None or len(ok) < 2:
         return {}
-    from embench.stats import per_query_arrays
 
     values: dict[str, dict] = {name: {} for name in ok}
     directions: dict[str, str] = {}
     for name, metric, _ in metrics:
         frame = per_query.get(name)
-        if frame is None or not metric.per_query_values:
+        columns = {k: v for k, v in metric.values.items() if v.per_query is not None}
+        if frame is None or not columns:
             continue
         frame = frame[frame["configuration"].isin(ok)]
-        for key, column in metric.per_query_values.items():
-            if column not in frame:
+        for key, declared in columns.items():
+            if declared.per_query not in frame:
                 continue
-            arrays = per_query_arrays(frame, column, list(metric.per_query_keys))
+            arrays = per_query_arrays(frame, declared.per_query, list(metric.query_keys))
             for configuration, array in arrays.items():
                 values[configuration][key] = array
-            directions[key] = metric.directions[key]
+            directions[key] = declared.direction
     if not directions:
         return {}
     singles = [s for s in single_objective if s in ok]

@@ -30,12 +30,15 @@ class CoverageOptions(embench.Options):
     k: int = Field(100, ge=1, description="length of each song's neighbour list")
 
 
-class Coverage(embench.Metric):
+class Coverage(embench.Metric[CoverageOptions]):
     """Share of the catalogue found in at least one song's top-k neighbours."""
 
     name = "coverage"
     Options = CoverageOptions
-    directions = {"coverage": "max"}
+    values = {"coverage": embench.Value("max")}
+
+    def neighbours(self, ctx, options):
+        return embench.NeighbourRequest(options.k)  # every song's top-k
 
     def compute(self, ctx, options):
         songs = np.arange(ctx.dataset.n_songs)
