@@ -23,11 +23,13 @@ from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.hookspecs import hookimpl
+from embench.registry import Command
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BudgetExceeded",
+    "Command",
     "ContractError",
     "Dataset",
     "DatasetLoader",

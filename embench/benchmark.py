@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from embench.api import DatasetLoader, Dimension, Embedder, Metric
-from embench.config import BenchmarkConfig, StudySection, format_validation_error
+from embench.config import BenchmarkConfig, StudySection, format_validation_error, load_config
 from embench.errors import ConfigError, PluginError, did_you_mean
-from embench.plugins import Plugins
+from embench.plugins import Plugins, get_plugin_manager
 from embench.registry import Entry
 
 
@@ -106,6 +106,13 @@ def validate_options(
         return model.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, model, prefix=where)) from None
+
+
+def load_benchmark(path: str | Path, plugins: Plugins | None = None) -> Benchmark:
+    """Read, validate and resolve a benchmark file (with the installed plugins by default)."""
+    config, _ = load_config(path)
+    plugins = plugins if plugins is not None else get_plugin_manager()
+    return resolve(config, plugins, source=str(path), base_dir=Path(path).resolve().parent)
 
 
 def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Path) -> Benchmark:

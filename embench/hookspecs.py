@@ -31,3 +31,12 @@ def register_optimisers(register):
 @hookspec
 def register_datasets(register):
     """Register dataset loader classes (subclasses of ``embench.DatasetLoader``)."""
+
+
+@hookspec
+def register_commands(register):
+    """Register ``embench`` sub-commands: ``register(Command(name, help, add_arguments, run))``.
+
+    ``add_arguments(parser)`` declares the command's arguments on its argparse sub-parser;
+    ``run(args)`` returns the exit code. Names must not clash with another command.
+    """

@@ -7,17 +7,19 @@ ones. ``EMBENCH_LOAD_PLUGINS=a,b`` restricts loading to the entry points (or dis
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from embench import hookspecs
 from embench.api import DatasetLoader, Embedder, Metric, Optimiser
 from embench.errors import PluginError
-from embench.registry import Origin, Registry
+from embench.registry import Command, Commands, Origin, Registry
 
 GROUP = "embench"
 ENV_LOAD = "EMBENCH_LOAD_PLUGINS"
@@ -39,13 +41,14 @@ def temporary_plugin(name: str, plugin: object):
 
 @dataclass
 class Plugins:
-    """The loaded plugin manager and one registry per plugin kind."""
+    """The loaded plugin manager, one registry per plugin kind and the plugins' commands."""
 
     manager: pluggy.PluginManager
     embedders: Registry
     metrics: Registry
     optimisers: Registry
     datasets: Registry
+    commands: Commands
 
     def registries(self) -> dict[str, Registry]:
         return {
@@ -82,7 +85,8 @@ def get_plugin_manager(
                 plugin = ep.load()
             except Exception as exc:  # a broken third-party package must not hide the others
                 raise PluginError(
-                    f"plugin '{ep.name}' ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
+                    f"plugin '{ep.name}' ({ep.value}) failed to import: {type(exc).__name__}: "
+                    f"{exc} (to go on without it, list the plugins to load in {ENV_LOAD})"
                 ) from exc
             pm.register(plugin, name=ep.name)
             dist = ep.dist
@@ -105,6 +109,7 @@ def get_plugin_manager(
         Registry("metric", Metric),
         Registry("optimiser", Optimiser),
         Registry("dataset", DatasetLoader),
+        Commands(),
     )
     hooks = {
         "embedder": pm.hook.register_embedders,
@@ -114,18 +119,26 @@ def get_plugin_manager(
     }
     for kind, registry in plugins.registries().items():
         for impl in hooks[kind].get_hookimpls():
-            origin = origins[impl.plugin_name]
-
-            def register(cls, _registry=registry, _origin=origin):
-                _registry.add(cls, _origin)
-
-            try:
-                impl.function(register=register)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{origin.plugin}' ({origin.package}) raised while registering "
-                    f"{kind}s: {type(exc).__name__}: {exc}"
-                ) from exc
+            _collect(impl, kind, origins[impl.plugin_name], registry.add)
+    for impl in pm.hook.register_commands.get_hookimpls():
+        _collect(impl, "command", origins[impl.plugin_name], plugins.commands.add)
     return plugins
+
+
+def _collect(
+    impl: pluggy.HookImpl, kind: str, origin: Origin, add: Callable[[Any, Origin], None]
+) -> None:
+    """Call one ``register_*`` implementation with a ``register`` callback bound to its origin."""
+
+    def register(item: type | Command) -> None:
+        add(item, origin)
+
+    try:
+        impl.function(register=register)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin '{origin.plugin}' ({origin.package}) raised while registering "
+            f"{kind}s: {type(exc).__name__}: {exc}"
+        ) from exc

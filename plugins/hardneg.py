@@ -42,15 +42,22 @@ neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``).
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
+from rich.console import Console
+from rich.table import Table
 
 import embench
+from embench.benchmark import load_benchmark
+from embench.data.songs import find_song
+from embench.data.split import make_split
 from embench.errors import DataError
+from embench.report.console import print_full
 
 CHUNK = 20_000  # query songs looked up at once; bounds memory at CHUNK x k keys
 
@@ -360,3 +367,45 @@ class HardNeg(embench.Metric[HardNegOptions]):
 @embench.hookimpl
 def register_metrics(register):
     register(HardNeg)
+
+
+# -- embench hardneg SONG: the hard negatives of one song (the paper's Table 1) ---------------
+def add_command_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "benchmark", help="benchmark .toml file (dataset, split, [metrics.hardneg])"
+    )
+    parser.add_argument("song", help="song id, or a unique part of its title")
+    parser.add_argument("--limit", type=int, default=20, help="rows shown (default 20)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    benchmark = load_benchmark(args.benchmark)
+    dataset = benchmark.load_dataset()
+    split = make_split(dataset, benchmark.config.split.fractions, seed=benchmark.seed)
+    options = HardNegOptions.model_validate(benchmark.config.metrics.get("hardneg", {}))
+    song = find_song(dataset, args.song)
+    table = hard_negatives_of(dataset, split.train, song, options).head(args.limit)
+    row = dataset.songs.iloc[song]
+    out = Table(title=f"hard negatives of {row.title} - {row.artist} ({row.song_id})")
+    for column in ("song_id", "title", "artist", "cooccurrences", "chi2"):
+        out.add_column(column, justify="right" if column in ("cooccurrences", "chi2") else "left")
+    for r in table.itertuples():
+        out.add_row(
+            str(r.song_id), str(r.title), str(r.artist), f"{r.cooccurrences}", f"{r.chi2:.3f}"
+        )
+    print_full(out)
+    if table.empty:
+        Console(stderr=True).print("no hard negatives: every co-occurring partner is associated")
+    return 0
+
+
+@embench.hookimpl
+def register_commands(register):
+    register(
+        embench.Command(
+            "hardneg",
+            "list a song's hard negatives: frequent but unassociated partners",
+            add_command_arguments,
+            run_command,
+        )
+    )

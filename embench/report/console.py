@@ -1,10 +1,32 @@
-"""The results table printed at the end of a run (rich)."""
+"""The results table printed at the end of a run, and printing tables whole (rich)."""
 
 from __future__ import annotations
 
 import math
 
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
+
+# Widest a table is measured at when it goes to a pipe or a log (no terminal to fit).
+UNLIMITED = 100_000
+
+
+def print_full(renderable: RenderableType, console: Console | None = None) -> None:
+    """Print ``renderable`` without cutting a cell: in a terminal at the terminal's width (text
+    columns wrap first), and to a pipe or a CI log, which have no width, as wide as it needs."""
+    console = console if console is not None else Console(highlight=False)
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width = console.width
+    needed = Measurement.get(console, console.options.update_width(UNLIMITED), renderable).maximum
+    console.width = max(width, needed)
+    try:
+        console.print(renderable)
+    finally:
+        console.width = width
+
 
 # The columns of the paper's Table 4 plus coherence (every value is in summary.json).
 COLUMNS = {
@@ -39,8 +61,8 @@ def results_table(configurations: list[dict], title: str = "Results") -> Table:
         caption="* better than the default, \u2020 than the best single-objective study "
         "(paired t-test, Bonferroni, p < 0.01); LGC/LAC: local genre/artist coherence",
     )
-    table.add_column("configuration", style="bold", no_wrap=True)
-    table.add_column("embedder")
+    table.add_column("configuration", style="bold", overflow="fold")
+    table.add_column("embedder", overflow="fold")
     for key in ordered:
         table.add_column(COLUMNS[key], justify="right", no_wrap=True)
     table.add_column("train s", justify="right")
