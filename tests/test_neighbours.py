@@ -155,6 +155,18 @@ def test_two_rows_and_padding():
     np.testing.assert_array_equal(result.rows, [[1, -1, -1], [0, -1, -1]])
     np.testing.assert_allclose(result.scores[:, 0], [math.sqrt(0.5)] * 2, rtol=1e-6)
     assert np.isneginf(result.scores[:, 1:]).all()
+    # With k other rows available every column is a neighbour (none padded, none dropped),
+    # the k-th one included; with k - 1 available exactly the last column is padding.
+    angles = np.array([0.0, 0.3, 0.9, 2.0])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    result = exact_top_k(vectors, 3)
+    assert result.rows.shape == result.scores.shape == (4, 3)
+    np.testing.assert_array_equal(result.rows, [[1, 2, 3], [0, 2, 3], [1, 0, 3], [2, 1, 0]])
+    expected = np.cos(angles[result.rows] - angles[:, None])
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-6)
+    result = exact_top_k(vectors[:3], 3)
+    np.testing.assert_array_equal(result.rows, [[1, 2, -1], [0, 2, -1], [1, 0, -1]])
+    assert np.isneginf(result.scores[:, 2]).all() and np.isfinite(result.scores[:, :2]).all()
 
 
 def test_k_zero():
