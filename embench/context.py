@@ -8,8 +8,8 @@ union of those songs once (at the largest ``k``) and keeps it here; a metric the
 songs' neighbours with :meth:`EvalContext.song_neighbours`.
 
 While a metric computes inside ``evaluate``, reading the neighbours of a song it did not
-request, or more neighbours than its ``k``, is a :class:`~embench.embedding.ContractError`
-naming the metric: on a large catalogue an undeclared read would be a hidden neighbour search
+request, or more neighbours than its ``k``, is a :class:`NeighboursNotRequested` error naming
+the metric: on a large catalogue an undeclared read would be a hidden neighbour search
 (and another metric's request happening to cover it would hide the bug). A context used on its
 own (a test, a notebook) declares nothing: there neighbours are computed on demand, for the
 songs asked only, and kept for later reads.
@@ -32,6 +32,10 @@ from embench.neighbours import Neighbours, exact_top_k
 #: A neighbour search: ``(vectors, k, *, queries, threads) -> Neighbours`` where result row
 #: ``i`` belongs to embedding row ``queries[i]`` (every row when ``queries`` is None).
 TopK = Callable[..., Neighbours]
+
+
+class NeighboursNotRequested(ContractError):
+    """A metric read neighbours its ``neighbours`` declaration did not request."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,12 +189,12 @@ class EvalContext:
         if allowed is None:
             return
         if allowed.k == 0:
-            raise ContractError(
+            raise NeighboursNotRequested(
                 f"metric '{allowed.metric}' read neighbours, but its neighbours() requested "
                 "none: return a NeighbourRequest for the songs it reads"
             )
         if k > allowed.k:
-            raise ContractError(
+            raise NeighboursNotRequested(
                 f"metric '{allowed.metric}' read the top-{k} neighbours, but its neighbours() "
                 f"requested k={allowed.k}"
             )
@@ -198,7 +202,7 @@ class EvalContext:
             outside = songs[~allowed.mask[songs]]
             if len(outside):
                 song_id = self.dataset.songs["song_id"].iloc[int(outside[0])]
-                raise ContractError(
+                raise NeighboursNotRequested(
                     f"metric '{allowed.metric}' read the neighbours of "
                     f"{len(np.unique(outside))} song(s) its neighbours() did not request "
                     f"(e.g. song '{song_id}', index {int(outside[0])}): request every song "

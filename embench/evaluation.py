@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from embench.api import Metric, MetricResult, NeighbourRequest
-from embench.context import EvalContext
+from embench.context import EvalContext, NeighboursNotRequested
 from embench.errors import DataError, PluginError
 
 __all__ = ["EvalContext", "Evaluation", "evaluate"]
@@ -47,6 +47,8 @@ def _call(name: str, what: str, function: Callable[[], Any]) -> Any:
         return function()
     except (DataError, PluginError):
         raise
+    except NeighboursNotRequested as exc:  # names the metric already
+        raise PluginError(str(exc)) from exc
     except Exception as exc:
         raise PluginError(f"metric '{name}' raised{what}: {type(exc).__name__}: {exc}") from exc
 
