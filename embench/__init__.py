@@ -19,6 +19,7 @@ from embench.api import (
     TrainingMonitor,
     Value,
 )
+from embench.checks import check_embedder, check_metric
 from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
@@ -47,6 +48,8 @@ __all__ = [
     "Split",
     "TrainingMonitor",
     "Value",
+    "check_embedder",
+    "check_metric",
     "hookimpl",
     "__version__",
 ]

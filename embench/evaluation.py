@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from embench import contract
 from embench.api import Metric, MetricResult, NeighbourRequest
 from embench.context import EvalContext, NeighboursNotRequested
 from embench.errors import DataError, PluginError
@@ -58,37 +57,7 @@ def neighbour_request(
 ) -> NeighbourRequest | None:
     """The metric's declared neighbour request, checked against the catalogue."""
     request = _call(name, " in neighbours()", lambda: metric.neighbours(ctx, options))
-    if request is None:
-        return None
-    if not isinstance(request, NeighbourRequest):
-        raise PluginError(
-            f"metric '{name}': neighbours() returned {type(request).__name__}, "
-            "not a NeighbourRequest or None"
-        )
-    songs, n = request.songs, ctx.dataset.n_songs
-    if songs is not None and len(songs) and (songs[0] < 0 or songs[-1] >= n):
-        bad = songs[0] if songs[0] < 0 else songs[-1]
-        raise PluginError(
-            f"metric '{name}': neighbours() requested song index {bad}, outside the catalogue "
-            f"of {n} songs"
-        )
-    return request
-
-
-def check_values(name: str, metric: Metric, result: Any, seen_keys: dict[str, str]) -> None:
-    """A metric's result against its declaration (value keys, numbers, unique keys)."""
-    if not isinstance(result, MetricResult):
-        raise PluginError(f"metric '{name}' returned {type(result).__name__}, not a MetricResult")
-    for key, value in result.values.items():
-        if key not in metric.values:
-            raise PluginError(
-                f"metric '{name}' reported '{key}', which its `values` does not declare"
-            )
-        if key in seen_keys:
-            raise PluginError(f"metrics '{seen_keys[key]}' and '{name}' both report '{key}'")
-        seen_keys[key] = name
-        if not isinstance(value, (int, float, np.floating, np.integer)):
-            raise PluginError(f"metric '{name}' reported a non-number for '{key}': {value!r}")
+    return contract.accept_neighbour_request(request, ctx.dataset.n_songs, f"metric '{name}'")
 
 
 def evaluate(
@@ -97,6 +66,7 @@ def evaluate(
     on_metric: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Compute each ``(name, metric, options)`` on ``ctx``; a metric that raises names itself."""
+    contract.validate_unique_values((name, metric) for name, metric, _ in metrics)
     for name, metric, _ in metrics:
         for column in metric.requires:
             if not ctx.dataset.has_labels(column):
@@ -117,7 +87,6 @@ def evaluate(
     seconds = {"neighbours": time.perf_counter() - start}
 
     results: dict[str, MetricResult] = {}
-    seen_keys: dict[str, str] = {}
     for name, metric, options in metrics:
         if on_metric:
             on_metric(name)
@@ -127,6 +96,5 @@ def evaluate(
         with ctx.declared_neighbours(name, songs, k):
             result = _call(name, "", lambda m=metric, o=options: m.compute(ctx, o))
         seconds[name] = declaring[name] + time.perf_counter() - start
-        check_values(name, metric, result, seen_keys)
-        results[name] = result
+        results[name] = contract.accept_metric_result(result, metric, f"metric '{name}'")
     return Evaluation(results, seconds)

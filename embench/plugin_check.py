@@ -64,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
     """``embench check-plugin``: 0 when the plugin keeps the contract, 1 when it breaks it."""
     report = check_plugin(args.name, args.kind, parse_assignments(args.set), seed=args.seed)
     out = Console(highlight=False)
-    if not out.is_terminal:
-        out.width = max(out.width, 160)
     for note in report.notes:
         out.print(note, soft_wrap=True, markup=False)
-    if report.problems:
+    if not out.is_terminal:  # a pipe or a log: one full line per problem, nothing cut
+        for problem in report.problems:
+            out.print(str(problem), soft_wrap=True, markup=False)
+    elif report.problems:
         out.print(problems_table(report))
     if report.ok:
         warnings = len(report.problems)

@@ -1,15 +1,19 @@
-"""``embench check-plugin``, and broken plugins through ``embench run``: clear errors naming them."""
+"""``check_embedder`` / ``check_metric`` / ``embench check-plugin``, and broken plugins through
+``embench run``: clear errors naming them."""
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import Field
+from rich.console import Console
 
 import embench
+from embench.checks import CheckFailed, check_embedder, check_metric, check_plugin
 from embench.cli import main
 from embench.errors import ConfigError, PluginError
-from embench.plugin_check import check_plugin, parse_assignments
+from embench.plugin_check import parse_assignments, problems_table
 from tests.helpers import RandomEmbedder, write_benchmark
 
 
@@ -113,16 +117,16 @@ def broken(register_plugin):
     return register_plugin("broken-embedders", BrokenEmbedders())
 
 
-@pytest.mark.parametrize(
-    ("name", "check", "expected"),
-    [
-        ("wrong-shape", "embedding", "vectors for"),
-        ("nan-vectors", "embedding", "3 vectors contain NaN"),
-        ("outside", "embedding", "outside the catalogue of 60"),
-        ("raising-fit", "fit", "raised in fit: RuntimeError: the model exploded at "),
-        ("not-embedding", "embedding", "returned dict, expected embench.Embedding"),
-    ],
-)
+EMBEDDING_BREAKS = [
+    ("wrong-shape", "embedding", "returned an invalid embedding: 59 vectors for 60 songs"),
+    ("nan-vectors", "embedding", "3 vectors contain NaN or infinite values (songs 0, 1, 2)"),
+    ("outside", "embedding", "60 song indices are outside the catalogue of 60 songs"),
+    ("raising-fit", "fit", "raised in fit: RuntimeError: the model exploded at "),
+    ("not-embedding", "embedding", "expected an embench.Embedding, got dict"),
+]
+
+
+@pytest.mark.parametrize(("name", "check", "expected"), EMBEDDING_BREAKS)
 def test_broken_embedders_are_reported_with_plugin_and_problem(broken, name, check, expected):
     report = check_plugin(name)
     assert not report.ok
@@ -131,15 +135,28 @@ def test_broken_embedders_are_reported_with_plugin_and_problem(broken, name, che
     assert f"embedder '{name}'" in problem.message and "broken-embedders" in problem.message
 
 
+@pytest.mark.parametrize(("name", "check", "expected"), EMBEDDING_BREAKS)
+def test_check_embedder_on_a_class_raises_with_the_report(name, check, expected):
+    cls = {c.name: c for c in (WrongShape, NanVectors, OutsideCatalogue, RaisingFit)}.get(name)
+    cls = cls or NotAnEmbedding
+    with pytest.raises(CheckFailed) as failed:
+        check_embedder(cls)  # not registered anywhere: validated as the registry would
+    (problem,) = failed.value.report.errors
+    assert problem.check == check and expected in problem.message
+    assert f"embedder '{name}' (plugin tests.test_plugin_check" in str(failed.value)
+    report = check_embedder(cls, raise_on_error=False)
+    assert [p.message for p in report.errors] == [problem.message]
+
+
 def test_raising_fit_names_the_line(broken):
     (problem,) = check_plugin("raising-fit").errors
     assert "test_plugin_check.py:" in problem.message
 
 
 def test_warnings_do_not_fail_the_check(broken):
-    report = check_plugin("half")
-    assert report.ok
-    checks = {p.check: p.message for p in report.problems}
+    report = check_embedder("half")  # warnings only: no CheckFailed
+    assert report.ok and not report.errors
+    checks = {p.check: p.message for p in report.warnings}
     assert "30 of 60 training songs have no vector" in checks["coverage"]
     assert "1 zero vectors" in checks["vectors"]
     assert "never called monitor.progress" in checks["progress"]
@@ -148,9 +165,34 @@ def test_warnings_do_not_fail_the_check(broken):
 
 def test_search_space_is_checked_against_the_options(broken):
     report = check_plugin("bad-space")
-    messages = [p.message for p in report.errors]
+    messages = [p.message for p in report.errors if p.check == "search_space"]
     assert any("'dimension', which is not an option (available: dim)" in m for m in messages)
     assert any("search_space['dim'] low value 0 is rejected" in m for m in messages)
+    assert report.notes  # the fit still ran
+
+
+def test_a_class_without_fit_or_name_is_refused():
+    class NoFit(embench.Embedder):
+        name = "no-fit"
+
+    report = check_embedder(NoFit, raise_on_error=False)
+    assert [(p.check, p.message) for p in report.errors] == [
+        ("declaration", "does not implement fit(corpus, params, *, seed, threads, monitor)")
+    ]
+    assert not report.notes  # nothing was run
+
+    class Nameless(RandomEmbedder):
+        name = "Not A Name"
+
+    with pytest.raises(PluginError, match="needs a `name` of lower-case letters"):
+        check_embedder(Nameless)
+
+
+def test_options_are_validated_and_accepted_as_a_model():
+    report = check_embedder(RandomEmbedder, RandomEmbedder.Options(dim=3))
+    assert "vectors of dimension 3" in report.notes[0]
+    with pytest.raises(ConfigError, match="dim"):
+        check_embedder(RandomEmbedder, {"dim": 0})
 
 
 @pytest.mark.parametrize(
@@ -175,7 +217,8 @@ def test_cli_exit_codes_and_table(broken, capsys):
     assert "no contract violations" in out and "60 vectors of dimension 8" in out
     assert main(["check-plugin", "nan-vectors"]) == 1
     out = capsys.readouterr().out
-    assert "problems of embedder 'nan-vectors'" in out and "1 contract violation" in out
+    assert "error [embedding] embedder 'nan-vectors' (plugin broken-embedders" in out
+    assert "1 contract violation" in out
     assert main(["check-plugin", "word2vek"]) == 2
     assert "did you mean 'word2vec'?" in capsys.readouterr().err
     assert main(["check-plugin", "word2vec", "--kind", "metric"]) == 2
@@ -185,6 +228,13 @@ def test_cli_exit_codes_and_table(broken, capsys):
     assert main(["check-plugin", "precomputed"]) == 2
     err = capsys.readouterr().err
     assert "required options (vectors, songs)" in err and "--set" in err
+
+
+def test_problems_table_for_a_terminal(broken):
+    console = Console(record=True, width=200)
+    console.print(problems_table(check_plugin("half")))
+    text = console.export_text()
+    assert "problems of embedder 'half'" in text and "30 of 60 training songs" in text
 
 
 def test_set_values_are_read_as_toml():
@@ -212,35 +262,65 @@ def test_misspelled_hook_is_reported_by_check_plugin(register_plugin, capsys):
 
 
 # -- metrics ---------------------------------------------------------------------------------
-class Undeclared(embench.Metric):
-    name = "undeclared"
+class Score(embench.Metric):
+    """A well-behaved base: one value, no neighbours."""
+
+    name = "score"
     values = {"score": embench.Value("max")}
+
+    def compute(self, ctx, options):
+        return embench.MetricResult(values={"score": 0.5})
+
+
+class Undeclared(Score):
+    name = "undeclared"
 
     def compute(self, ctx, options):
         return embench.MetricResult(values={"score": 0.5, "extra": 1.0})
 
 
-class NanValue(embench.Metric):
+class NanValue(Score):
     name = "nan-value"
-    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         return embench.MetricResult(values={"score": float("nan")})
 
 
-class RaisingCompute(embench.Metric):
+class NanWhenSongsMiss(Score):
+    """NaN as soon as a song has no vector (instead of counting a miss)."""
+
+    name = "nan-when-songs-miss"
+
+    def compute(self, ctx, options):
+        missing = (ctx.rows < 0).any()
+        return embench.MetricResult(values={"score": float("nan") if missing else 1.0})
+
+
+class InfiniteValue(Score):
+    name = "infinite-value"
+
+    def compute(self, ctx, options):
+        return embench.MetricResult(values={"score": float("inf")})
+
+
+class TextValue(Score):
+    name = "text-value"
+
+    def compute(self, ctx, options):
+        return embench.MetricResult(values={"score": "high"})
+
+
+class RaisingCompute(Score):
     name = "raising-compute"
-    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         raise KeyError("genre_id")
 
 
-class CrashesOnMissingSongs(embench.Metric):
+class CrashesOnMissingSongs(Score):
     """Indexes vectors by song index: breaks as soon as a song has no vector."""
 
     name = "needs-every-song"
-    values = {"score": embench.Value("max")}
 
     def compute(self, ctx, options):
         rows = ctx.rows[np.arange(ctx.dataset.n_songs)]
@@ -249,32 +329,80 @@ class CrashesOnMissingSongs(embench.Metric):
         return embench.MetricResult(values={"score": 1.0})
 
 
-class BadPerQuery(embench.Metric):
+class BadPerQuery(Score):
     name = "bad-per-query"
     values = {"score": embench.Value("max", per_query="hit")}
     query_keys = ("query",)
 
     def compute(self, ctx, options):
-        import pandas as pd
-
         return embench.MetricResult(values={"score": 1.0}, per_query=pd.DataFrame({"x": [1]}))
+
+
+class MissingQueryKey(BadPerQuery):
+    name = "missing-query-key"
+
+    def compute(self, ctx, options):
+        return embench.MetricResult(values={"score": 1.0}, per_query=pd.DataFrame({"hit": [1]}))
+
+
+class NotAResult(Score):
+    name = "not-a-result"
+
+    def compute(self, ctx, options):
+        return {"score": 1.0}
+
+
+class UndeclaredNeighbours(Score):
+    """Reads neighbours without declaring them in neighbours()."""
+
+    name = "undeclared-neighbours"
+
+    def compute(self, ctx, options):
+        ctx.song_neighbours(np.arange(3), 5)
+        return embench.MetricResult(values={"score": 1.0})
+
+
+class Silent(Score):
+    name = "silent"
+    values = {"score": embench.Value("max"), "other": embench.Value("min")}
 
 
 class BrokenMetrics:
     @embench.hookimpl
     def register_metrics(self, register):
-        for cls in (Undeclared, NanValue, RaisingCompute, CrashesOnMissingSongs, BadPerQuery):
+        for cls in METRICS:
             register(cls)
+
+
+METRICS = (
+    Undeclared,
+    NanValue,
+    NanWhenSongsMiss,
+    InfiniteValue,
+    TextValue,
+    RaisingCompute,
+    CrashesOnMissingSongs,
+    BadPerQuery,
+    MissingQueryKey,
+    NotAResult,
+    UndeclaredNeighbours,
+)
 
 
 @pytest.mark.parametrize(
     ("name", "check", "expected"),
     [
-        ("undeclared", "compute", "reported 'extra', which its `values` does not declare"),
-        ("nan-value", "values", "non-finite value(s) on a healthy dataset: {'score': nan}"),
+        ("undeclared", "compute", "reported 'extra', not declared in `values` (declared: score)"),
+        ("nan-value", "values", "on a healthy dataset: NaN value(s): {'score': nan}"),
+        ("nan-when-songs-miss", "missing songs", "NaN value(s) ['score'] when a fifth"),
+        ("infinite-value", "compute", "returned an invalid result: infinite value(s)"),
+        ("text-value", "compute", "values must be real numbers, found {'score': 'high'}"),
         ("raising-compute", "compute", "raised: KeyError: 'genre_id'"),
         ("needs-every-song", "compute", "failed on an embedding that misses songs"),
-        ("bad-per-query", "per_query", "names column 'hit', which per_query lacks"),
+        ("bad-per-query", "compute", "per-query column 'hit', which per_query lacks"),
+        ("missing-query-key", "compute", "query_keys ['query'] are not columns of per_query"),
+        ("not-a-result", "compute", "returned dict, not an embench.MetricResult"),
+        ("undeclared-neighbours", "compute", "its neighbours() requested none"),
     ],
 )
 def test_broken_metrics_are_reported(register_plugin, name, check, expected):
@@ -282,7 +410,27 @@ def test_broken_metrics_are_reported(register_plugin, name, check, expected):
     report = check_plugin(name)
     assert not report.ok
     assert any(p.check == check and expected in p.message for p in report.errors), report.errors
-    assert any(f"metric '{name}'" in p.message or p.check != "compute" for p in report.errors)
+    assert all(f"metric '{name}'" in p.message for p in report.errors if p.check == "compute")
+
+
+def test_check_metric_on_classes():
+    assert check_metric(Score).ok
+    report = check_metric(Silent)
+    assert [(p.check, p.message) for p in report.warnings] == [
+        ("values", "declared key(s) ['other'] were not reported")
+    ]
+    with pytest.raises(CheckFailed, match="infinite value"):
+        check_metric(InfiniteValue)
+
+    class NoValues(embench.Metric):
+        name = "no-values"
+
+        def compute(self, ctx, options):  # pragma: no cover - never run
+            raise AssertionError
+
+    report = check_metric(NoValues, raise_on_error=False)
+    assert [p.check for p in report.errors] == ["declaration"]
+    assert "declares no value keys" in report.errors[0].message
 
 
 def test_metric_errors_name_the_package(register_plugin):
@@ -313,6 +461,9 @@ embedder = "wrong-shape"
 [[configuration]]
 name = "raises"
 embedder = "raising-fit"
+[[configuration]]
+name = "nan"
+embedder = "nan-vectors"
 [metrics.next_song]
 k = 10
 """
@@ -324,11 +475,12 @@ def test_broken_embedders_through_embench_run(tmp_path, test_plugin, broken):
     assert code == 1
     rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["configurations"]}
     assert rows["ok"]["status"] == "ok"
-    assert rows["shape"]["status"] == "failed" and rows["raises"]["status"] == "failed"
+    assert {rows[n]["status"] for n in ("shape", "raises", "nan")} == {"failed"}
     assert "embedder 'wrong-shape' (plugin broken-embedders" in rows["shape"]["error"]
-    assert "returned an invalid embedding" in rows["shape"]["error"]
+    assert "returned an invalid embedding: 59 vectors for 60 songs" in rows["shape"]["error"]
     assert "embedder 'raising-fit'" in rows["raises"]["error"]
     assert "raised in fit: RuntimeError: the model exploded" in rows["raises"]["error"]
+    assert "3 vectors contain NaN or infinite values" in rows["nan"]["error"]
 
 
 def test_broken_embedder_with_fail_fast_exits_2(tmp_path, test_plugin, broken, capsys):
@@ -338,23 +490,33 @@ def test_broken_embedder_with_fail_fast_exits_2(tmp_path, test_plugin, broken, c
     assert "wrong-shape" in err and "Traceback" not in err
 
 
-def test_broken_metric_through_embench_run(tmp_path, test_plugin, register_plugin, capsys):
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        ("raising-compute", "metric 'raising-compute' raised: KeyError"),
+        ("infinite-value", "metric 'infinite-value' returned an invalid result: infinite"),
+        ("missing-query-key", "query_keys ['query'] are not columns of per_query"),
+    ],
+)
+def test_broken_metric_through_embench_run(
+    tmp_path, test_plugin, register_plugin, metric, expected
+):
     register_plugin("broken-metrics", BrokenMetrics())
-    text = RUN_BROKEN.split('[[configuration]]\nname = "shape"')[0] + "[metrics.raising-compute]\n"
+    text = RUN_BROKEN.split('[[configuration]]\nname = "shape"')[0] + f"[metrics.{metric}]\n"
     out = tmp_path / "out"
     assert main(["run", str(write_benchmark(tmp_path, text)), "-o", str(out), "-q"]) == 1
     (row,) = json.loads((out / "summary.json").read_text())["configurations"]
-    assert "metric 'raising-compute' raised: KeyError" in row["error"]
+    assert expected in row["error"]
 
 
 def test_unknown_plugin_raises_plugin_error():
     with pytest.raises(PluginError, match="did you mean 'pmi_svd'"):
         check_plugin("pmi-svd")
+    with pytest.raises(PluginError, match="unknown metric 'hitrate'"):
+        check_metric("hitrate")
 
 
 def test_precomputed_through_check_plugin(tmp_path, capsys):
-    import pandas as pd
-
     ids = [f"s{i}" for i in range(0, 60, 2)]  # half the tiny dataset's songs
     np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(len(ids), 6)))
     pd.DataFrame({"song_id": ids}).to_parquet(tmp_path / "ids.parquet")
