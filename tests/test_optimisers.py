@@ -267,10 +267,36 @@ def test_nsga2_parallel_asks_beyond_a_generation():
     search = make("nsga2", MIXED, n_objectives=2, pop_size=4)
     objective = lambda p: [quadratic(p), abs(p["x"])]  # noqa: E731
     pending = [search.ask() for _ in range(6)]  # more than one generation in flight
+    # Six different proposals in bounds: the second batch is not a replay of the first.
+    assert len({tuple(sorted(p.items())) for p in pending}) == 6
+    for params in pending:
+        assert all(MIXED[k].low <= v <= MIXED[k].high for k, v in params.items())
+        assert isinstance(params["n"], int) and isinstance(params["k"], int)
     for params in pending:
         search.tell(params, objective(params), True)
-    drive(search, objective, 10)
-    assert search.best()
+    # Every tell counts, the ones beyond the first generation included.
+    assert canonical(search.best()) == brute_force_front(pending, objective)
+    later = drive(search, objective, 10)
+    told = pending + later
+    assert canonical(search.best()) == brute_force_front(told, objective)
+    # Later asks are bred from the told generations: crossover copies continuous genes exactly,
+    # which fresh uniform draws never do.
+    told_genes = {(k, p[k]) for p in pending for k in ("lr", "x")}
+    assert any((k, p[k]) in told_genes for p in later for k in ("lr", "x"))
+
+
+def canonical(params: list[dict]) -> list[tuple]:
+    return sorted(tuple(sorted(p.items())) for p in params)
+
+
+def brute_force_front(params: list[dict], objective) -> list[tuple]:
+    """The non-dominated params (all feasible), by pairwise comparison, in a canonical order."""
+    values = [objective(p) for p in params]
+
+    def dominated(f):
+        return any(all(g <= h for g, h in zip(o, f, strict=True)) and o != f for o in values)
+
+    return canonical([p for p, f in zip(params, values, strict=True) if not dominated(f)])
 
 
 def test_random_multi_objective_best_is_the_front():
