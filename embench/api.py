@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.embedding import BudgetExceeded, ContractError, Embedding
+from embench.space import Dimension
 
 __all__ = [
     "BudgetExceeded",
@@ -51,27 +52,6 @@ class Options(BaseModel):
 
 #: A plugin's options model (``params`` of an embedder, ``options`` of a metric ...).
 OptionsT = TypeVar("OptionsT", bound=Options)
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One searchable hyper-parameter: a closed range, optionally integer and/or log-scaled."""
-
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.low < self.high:
-            raise ValueError(f"empty range [{self.low}, {self.high}]")
-        if self.log and self.low <= 0:
-            raise ValueError("a log-scaled range must be positive")
-
-    def clip(self, value: float) -> float | int:
-        """Clamp ``value`` into the range (rounded when the dimension is integer)."""
-        value = min(max(float(value), self.low), self.high)
-        return int(round(value)) if self.integer else value
 
 
 @dataclass(frozen=True)

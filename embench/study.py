@@ -20,8 +20,12 @@ from embench.data.dataset import Dataset
 from embench.data.split import Split
 from embench.errors import ConfigError, EmbenchError
 from embench.executors import make_executor
-from embench.journal import Journal
-from embench.runner import train_and_evaluate
+from embench.io import to_jsonable
+from embench.journal import FILENAME, Journal
+from embench.pareto import non_dominated
+from embench.records import StudyHeader, TrialRecord, TrialStatus
+from embench.summary import BestTrial, DefaultSummary, StudySummary
+from embench.trial import train_and_evaluate
 
 
 @dataclass
@@ -36,10 +40,12 @@ class TrialTask:
     threads: int
     time_limit: float | None
     fail_fast: bool
+    suggested: dict[str, Any] | None = None  # what the optimiser asked (None: the default)
 
 
-def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> dict[str, Any]:
-    """Train and score one trial on the validation part; returns its journal record."""
+def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
+    """Train and score one trial on the validation part; returns its record (objectives to
+    be filled in by the study)."""
     dataset, split = state
     outcome = train_and_evaluate(
         task.configuration,
@@ -52,66 +58,92 @@ def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> dict[str, An
         fail_fast=task.fail_fast,
         time_limit=task.time_limit,
     )
-    return {
-        "kind": "trial",
-        "number": task.number,
-        "status": outcome.status,
-        "error": outcome.error,
-        "params": outcome.params,
-        "metrics": outcome.evaluation.values if outcome.evaluation else {},
-        "train_seconds": round(outcome.train_seconds, 4),
-        "eval_seconds": {k: round(v, 4) for k, v in outcome.eval_seconds.items()},
-    }
+    return TrialRecord(
+        kind="trial" if task.suggested is not None else "default",
+        number=task.number,
+        status=outcome.status,
+        error=outcome.error,
+        params=outcome.params,
+        metrics=to_jsonable(outcome.metrics),
+        train_seconds=round(outcome.train_seconds, 4),
+        eval_seconds={k: round(v, 4) for k, v in outcome.eval_seconds.items()},
+        suggested=task.suggested,
+        objectives=[],
+    )
 
 
 @dataclass
 class StudyResult:
     name: str
-    default: dict[str, Any]
-    trials: list[dict[str, Any]]
-    best: list[dict[str, Any]]
+    default: TrialRecord
+    trials: list[TrialRecord]
+    best: list[TrialRecord]
     seconds: float
     directory: Path
     set_aside: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> StudySummary:
+        """What ``summary.json`` records of the study: counts, times, the default, the best."""
+        counts = summarise_trials(self.trials)
+        spent = (
+            counts["train_seconds"]
+            + sum(sum(t.eval_seconds.values()) for t in self.trials)
+            + self.default.train_seconds
+            + sum(self.default.eval_seconds.values())
+        )
+        return StudySummary(
+            **counts,
+            wall_seconds_this_run=round(self.seconds, 3),
+            optimisation_seconds=round(spent, 3),
+            journal=str(self.directory / FILENAME),
+            default=DefaultSummary(
+                params=self.default.params,
+                metrics=self.default.metrics,
+                train_seconds=self.default.train_seconds,
+            ),
+            best=[
+                BestTrial(
+                    number=r.number, params=r.params, objectives=r.objectives, metrics=r.metrics
+                )
+                for r in self.best
+            ],
+        )
 
-def objective_values(plan: StudyPlan, metrics: dict[str, float], default: dict) -> list[float]:
-    """The study's objectives for ``metrics`` (as the user reads them, not yet negated)."""
+
+def objective_values(
+    plan: StudyPlan, metrics: dict[str, float | None], default: TrialRecord | None
+) -> list[float]:
+    """The study's objectives for ``metrics`` (as the user reads them, not yet negated).
+
+    ``default``: the default's record (the reference of a scalarised objective's rVRC); None
+    when ``metrics`` are the default's own.
+    """
     section = plan.section
+    values = {k: math.nan if v is None else v for k, v in metrics.items()}
     if section.scalarised:
         s = section.scalarised
-        vrc_default = default["metrics"].get(s.vrc)
+        vrc_default = (default.metrics if default is not None else metrics).get(s.vrc)
         if not vrc_default:
             return [math.nan]
-        relative = (metrics.get(s.vrc, math.nan) - vrc_default) / vrc_default
-        return [s.alpha * metrics.get(s.hitrate, math.nan) + (1 - s.alpha) * relative]
-    return [metrics.get(o.key, math.nan) for o in plan.objectives]
+        relative = (values.get(s.vrc, math.nan) - vrc_default) / vrc_default
+        return [s.alpha * values.get(s.hitrate, math.nan) + (1 - s.alpha) * relative]
+    return [values.get(o.key, math.nan) for o in plan.objectives]
 
 
-def to_minimise(plan: StudyPlan, values: list[float]) -> list[float]:
-    return [-v if o.direction == "max" else v for o, v in zip(plan.objectives, values, strict=True)]
+def to_minimise(plan: StudyPlan, values: list[float | None]) -> list[float]:
+    """``values`` as minimisation objectives (``None`` read as NaN)."""
+    out = [math.nan if v is None else v for v in values]
+    return [-v if o.direction == "max" else v for o, v in zip(plan.objectives, out, strict=True)]
 
 
-def is_feasible(record: dict) -> bool:
-    return record["status"] == "ok" and all(
-        v is not None and math.isfinite(v) for v in record["objectives"]
-    )
-
-
-def pareto_front(records: list[dict], plan: StudyPlan) -> list[dict]:
-    """Feasible records that no other feasible record dominates (minimisation space)."""
-    points = [(r, to_minimise(plan, r["objectives"])) for r in records if is_feasible(r)]
-    front = []
-    for record, p in points:
-        dominated = any(
-            all(a <= b for a, b in zip(q, p, strict=True))
-            and any(a < b for a, b in zip(q, p, strict=True))
-            for _, q in points
-        )
-        if not dominated:
-            front.append(record)
-    return front
+def pareto_front(records: list[TrialRecord], plan: StudyPlan) -> list[TrialRecord]:
+    """Feasible records that no other feasible record dominates."""
+    feasible = [r for r in records if r.feasible]
+    if not feasible:
+        return []
+    mask = non_dominated([to_minimise(plan, r.objectives) for r in feasible])
+    return [r for r, keep in zip(feasible, mask, strict=True) if keep]
 
 
 class Study:
@@ -139,26 +171,25 @@ class Study:
         self.seed = plan.section.seed if plan.section.seed is not None else seed
         self.threads = threads
         self.budget = budget or plan.section.budget
-        self.journal = Journal(self.directory / "journal.jsonl")
-        self.header = {
-            "kind": "header",
-            "study": plan.name,
-            "optimiser": plan.optimiser.name,
-            "optimiser_options": plan.optimiser_options.model_dump(mode="json"),
-            "embedder": plan.embedder.name,
-            "fixed": plan.fixed,
-            "space": {k: vars(v) for k, v in plan.space.items()},
-            "objectives": [vars(o) for o in plan.objectives],
-            "scalarised": plan.section.scalarised.model_dump() if plan.section.scalarised else None,
-            "seed": self.seed,
-            "time_budget": plan.section.time_budget,
+        self.journal = Journal(self.directory / FILENAME)
+        self.header = StudyHeader(
+            study=plan.name,
+            optimiser=plan.optimiser.name,
+            optimiser_options=plan.optimiser_options.model_dump(mode="json"),
+            embedder=plan.embedder.name,
+            fixed=plan.fixed,
+            space=plan.space,
+            objectives=[vars(o) for o in plan.objectives],
+            scalarised=plan.section.scalarised.model_dump() if plan.section.scalarised else None,
+            seed=self.seed,
+            time_budget=plan.section.time_budget,
             **(header_extra or {}),
-        }
+        )
         self.progress = progress
 
     # -- journal ---------------------------------------------------------------------------
-    def _check_header(self, recorded: dict) -> None:
-        changed = [k for k in self.header if k != "kind" and recorded.get(k) != self.header[k]]
+    def _check_header(self, recorded: StudyHeader) -> None:
+        changed = self.header.differences(recorded)
         if changed:
             raise ConfigError(
                 f"study '{self.plan.name}' in {self.directory} was started with a different "
@@ -169,34 +200,31 @@ class Study:
     def _configuration(self, name: str, suggested: dict[str, Any]) -> Configuration:
         return Configuration(name, self.plan.embedder, self.plan.params(suggested))
 
-    def _task(self, number: int, name: str, suggested: dict, time_limit, threads: int):
+    def _task(self, number: int, name: str, suggested: dict | None, time_limit, threads: int):
         return TrialTask(
             number,
             name,
-            self._configuration(name, suggested),
+            self._configuration(name, suggested or {}),
             self.metrics,
             self.seed,
             threads,
             time_limit,
             self.plan.section.fail_fast,
+            suggested,
         )
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> StudyResult:
         started = time.perf_counter()
-        records = self.journal.read()
-        if records:
-            if records[0].get("kind") != "header":
-                raise EmbenchError(f"{self.journal.path}: the first line is not a study header")
-            self._check_header(records[0])
+        contents = self.journal.read(repair=True)
+        if contents.header is not None:
+            self._check_header(contents.header)
         else:
             self.journal.append(self.header)
-        default = next((r for r in records if r.get("kind") == "default"), None)
-        if default is None:
-            default = self._run_default()
-        trials = [r for r in records if r.get("kind") == "trial"]
+        default = contents.default or self._run_default()
+        trials = list(contents.trials)
         section = self.plan.section
-        time_limit = section.time_budget * default["train_seconds"] if section.time_budget else None
+        time_limit = section.time_budget * default.train_seconds if section.time_budget else None
         search = self.plan.optimiser.cls().create(
             self.plan.space,
             len(self.plan.objectives),
@@ -218,29 +246,24 @@ class Study:
         task_id = self._progress_start(len(trials))
         try:
             pending: list = []
-            asked: dict = {}
             number = len(trials)
             while len(trials) < self.budget:
                 while len(pending) < executor.workers and number < self.budget:
-                    suggested = search.ask()
                     task = self._task(
                         number,
                         f"{self.plan.name}-{number}",
-                        suggested,
+                        search.ask(),
                         time_limit,
                         executor_threads if section.executor != "local" else self.threads,
                     )
-                    future = executor.submit(execute_trial, task)
-                    asked[id(future)] = suggested
-                    pending.append(future)
+                    pending.append(executor.submit(execute_trial, task))
                     number += 1
                 done, pending = executor.wait_any(pending)
                 for future in done:
                     record = future.result()
-                    record["suggested"] = asked.pop(id(future))
-                    record["objectives"] = (
-                        objective_values(self.plan, record["metrics"], default)
-                        if record["status"] == "ok"
+                    record.objectives = (
+                        objective_values(self.plan, record.metrics, default)
+                        if record.status == TrialStatus.OK
                         else [math.nan] * len(self.plan.objectives)
                     )
                     self.journal.append(record)
@@ -249,7 +272,7 @@ class Study:
                     self._progress_update(task_id, trials)
         finally:
             executor.close()
-        trials.sort(key=lambda r: r["number"])
+        trials.sort(key=lambda r: r.number)
         best = self._best(trials)
         return StudyResult(
             self.plan.name,
@@ -261,41 +284,40 @@ class Study:
             self.journal.set_aside,
         )
 
-    def _run_default(self) -> dict[str, Any]:
+    def _run_default(self) -> TrialRecord:
         """Train and score the default configuration: the time budget and rVRC refer to it."""
-        task = self._task(-1, f"{self.plan.name}-default", {}, None, self.threads)
+        task = self._task(-1, f"{self.plan.name}-default", None, None, self.threads)
         record = execute_trial((self.dataset, self.split), task)
-        if record["status"] != "ok":
+        if record.status != TrialStatus.OK:
             raise EmbenchError(
-                f"study '{self.plan.name}': the default configuration failed: {record['error']}"
+                f"study '{self.plan.name}': the default configuration failed: {record.error}"
             )
-        record["kind"] = "default"
-        record["objectives"] = objective_values(self.plan, record["metrics"], record)
+        record.objectives = objective_values(self.plan, record.metrics, None)
         self.journal.append(record)
         return record
 
-    def _tell(self, search, record: dict) -> None:
-        feasible = is_feasible(record)
+    def _tell(self, search, record: TrialRecord) -> None:
+        feasible = record.feasible
         values = (
-            to_minimise(self.plan, record["objectives"])
+            to_minimise(self.plan, record.objectives)
             if feasible
             else [math.inf] * len(self.plan.objectives)
         )
-        search.tell(record["suggested"], values, feasible)
+        search.tell(record.suggested, values, feasible)
 
-    def _best(self, trials: list[dict]) -> list[dict]:
-        feasible = [r for r in trials if is_feasible(r)]
+    def _best(self, trials: list[TrialRecord]) -> list[TrialRecord]:
+        feasible = [r for r in trials if r.feasible]
         if not feasible:
             return []
         if len(self.plan.objectives) == 1:
             return [
                 min(
                     feasible,
-                    key=lambda r: (to_minimise(self.plan, r["objectives"])[0], r["number"]),
+                    key=lambda r: (to_minimise(self.plan, r.objectives)[0], r.number),
                 )
             ]
         front = pareto_front(feasible, self.plan)
-        front.sort(key=lambda r: to_minimise(self.plan, r["objectives"]))
+        front.sort(key=lambda r: to_minimise(self.plan, r.objectives))
         return front[:1] if self.plan.section.final == "best" else front
 
     # -- progress --------------------------------------------------------------------------
@@ -304,13 +326,13 @@ class Study:
             return None
         return self.progress.add_task(f"study {self.plan.name}", total=self.budget, completed=done)
 
-    def _progress_update(self, task_id, trials: list[dict]) -> None:
+    def _progress_update(self, task_id, trials: list[TrialRecord]) -> None:
         if self.progress is None or task_id is None:
             return
         best = self._best(trials)
         shown = ""
         if best and len(self.plan.objectives) == 1:
-            shown = f" best {best[0]['objectives'][0]:.4f}"
+            shown = f" best {best[0].objectives[0]:.4f}"
         self.progress.update(
             task_id,
             completed=len(trials),
@@ -318,12 +340,11 @@ class Study:
         )
 
 
-def summarise_trials(trials: list[dict]) -> dict[str, Any]:
-    statuses = [t["status"] for t in trials]
+def summarise_trials(trials: list[TrialRecord]) -> dict[str, Any]:
+    """How many trials ended in each status, and their training seconds."""
+    statuses = [t.status for t in trials]
     return {
         "trials": len(trials),
-        "ok": statuses.count("ok"),
-        "infeasible": statuses.count("infeasible"),
-        "failed": statuses.count("failed"),
-        "train_seconds": float(np.sum([t["train_seconds"] for t in trials])) if trials else 0.0,
+        **{status.value: statuses.count(status) for status in TrialStatus},
+        "train_seconds": float(np.sum([t.train_seconds for t in trials])) if trials else 0.0,
     }

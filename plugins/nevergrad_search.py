@@ -31,16 +31,16 @@ import numpy as np
 from pydantic import Field
 
 import embench
-from embench.api import Dimension
 from embench.errors import ConfigError, did_you_mean
-from embench_plugins.random_search import (
+from embench.space import (
+    Dimension,
     Params,
-    TrialArchive,
     cast,
     check_objectives,
     check_params,
     integer_bounds,
 )
+from embench_plugins.random_search import TrialArchive
 
 # Well-known names shown (with the closest matches) when an unknown optimiser is named: the
 # full registry has several hundred entries.

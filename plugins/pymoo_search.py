@@ -13,7 +13,7 @@ before the generation is told, another batch is bred from the same population). 
 collects results, asked or not; every ``pop_size`` told results form a generation that is given
 to the algorithm (survival of parents + generation), after which the rest of the old batch is
 dropped so that the next asks breed from the new population. ``best()`` is the feasible Pareto
-set of everything told (pymoo's ``NonDominatedSorting``).
+set of everything told (:func:`embench.pareto.non_dominated`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ import numpy as np
 from pydantic import Field
 
 import embench
-from embench.api import Dimension
 from embench.errors import ConfigError
-from embench_plugins.random_search import (
+from embench.space import (
+    Dimension,
     Params,
-    TrialArchive,
     cast,
     check_objectives,
     check_params,
     integer_bounds,
 )
+from embench_plugins.random_search import TrialArchive
 
 # Finite stand-in for a non-finite objective of an infeasible trial (its G = 1 decides its rank).
 WORST = 1e30
@@ -144,14 +144,7 @@ class Nsga2Search(embench.Search):
             self._advance()
 
     def best(self) -> list[Params]:
-        from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-        def front(F: np.ndarray) -> np.ndarray:
-            mask = np.zeros(len(F), dtype=bool)
-            mask[NonDominatedSorting().do(F, only_non_dominated_front=True)] = True
-            return mask
-
-        return self.archive.best(front)
+        return self.archive.best()
 
     # -- helpers -----------------------------------------------------------------------------
     def _breed(self) -> None:

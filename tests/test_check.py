@@ -5,7 +5,7 @@ import json
 import pytest
 
 from embench.cli import main
-from embench.report.files import FORMAT_VERSION
+from embench.summary import FORMAT_VERSION
 from tests.helpers import write_benchmark
 
 CONFIGURATIONS = {

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 import embench
-from embench.api import Dimension
 from embench.errors import ConfigError
+from embench.pareto import non_dominated
 from embench.plugins import get_plugin_manager
+from embench.space import Dimension, sample_uniform
 from embench_plugins.nevergrad_search import Nevergrad, NevergradOptions
 from embench_plugins.pymoo_search import Nsga2, Nsga2Options
-from embench_plugins.random_search import Random, RandomOptions, non_dominated_mask, sample_uniform
+from embench_plugins.random_search import Random, RandomOptions
 
 SPACE = {
     "n": Dimension(1, 100, integer=True),
@@ -250,7 +251,7 @@ def test_nsga2_returns_a_non_dominated_feasible_set():
     front = search.best()
     assert len(front) >= 3
     F_front = np.array([two_objectives(p) for p in front])
-    assert non_dominated_mask(F_front).all()
+    assert non_dominated(F_front).all()
     assert all(p["n"] < 90 for p in front)
     feasible = [p for p in asked if p["n"] < 90]
     for p in feasible:  # every feasible trial is on the front or dominated by it
@@ -305,7 +306,7 @@ def test_random_multi_objective_best_is_the_front():
     asked = drive(search, two_objectives, 40)
     front = search.best()
     F = np.array([two_objectives(p) for p in asked])
-    expected = [asked[i] for i in np.flatnonzero(non_dominated_mask(F))]
+    expected = [asked[i] for i in np.flatnonzero(non_dominated(F))]
     assert front == expected
 
 

@@ -12,9 +12,9 @@ import pytest
 from embench.cli import main
 from embench.plugins import temporary_plugin
 from embench.report import plots
-from embench.report.files import FORMAT_VERSION
 from embench.report.html import PNG_PREFIX, REPORT
 from embench.report.load import load_run, read_journal
+from embench.summary import FORMAT_VERSION
 from tests.helpers import STUDY_BENCHMARK, TestPlugin, write_benchmark
 
 # Every section of the report: two configurations, a single-objective study with failed and
@@ -198,17 +198,11 @@ def test_pareto_plot_marks_the_chosen_points_on_the_front(run_dir):
     assert len(data) == summary["studies"]["pareto"]["ok"]
 
 
-def test_pareto_mask():
-    points = np.array([[1.0, 1.0], [2.0, 0.0], [0.5, 0.5], [0.0, 2.0], [1.0, 1.0]])
-    assert plots.pareto_mask(points, ["max", "max"]).tolist() == [True, True, False, True, True]
-    assert plots.pareto_mask(points, ["min", "min"]).tolist() == [False, True, True, True, False]
-
-
 def test_report_command_rebuilds_from_files_without_training(copy, monkeypatch, capsys):
     def no_training(*args, **kwargs):
         raise AssertionError("embench report must not train")
 
-    monkeypatch.setattr("embench.runner.train", no_training)
+    monkeypatch.setattr("embench.trial.train", no_training)
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and "report" not in p.name}
     old = (copy / REPORT).read_text()
     (copy / REPORT).unlink()

@@ -22,7 +22,10 @@ def run(tmp_path, text=STUDY_BENCHMARK, out="out", extra=()):
 
 
 def journal(out, name="search"):
-    return Journal(out / "studies" / name / "journal.jsonl").read()
+    """The journal's records (header, default, trials in file order) as written."""
+    contents = Journal(out / "studies" / name / "journal.jsonl").read()
+    records = (contents.header, contents.default, *contents.trials)
+    return [r.to_json() for r in records if r is not None]
 
 
 def trials(out, name="search"):

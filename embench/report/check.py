@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from rich.table import Table
 
 from embench.errors import ConfigError, did_you_mean
 from embench.report.load import Run, value
@@ -293,8 +294,6 @@ def gather_rules(run: Run, thresholds_file: str | Path | None) -> list[Rule]:
 
 
 def violations_table(result: CheckResult):
-    from rich.table import Table
-
     table = Table(title=f"threshold violations ({len(result.violations)})")
     for column in ("configuration", "metric", "value", "required", "source"):
         table.add_column(column, justify="right" if column in ("value", "required") else "left")

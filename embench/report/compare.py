@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from rich.table import Table
 
-from embench.errors import ConfigError, did_you_mean
+from embench.errors import ConfigError, EmbenchError, did_you_mean
+from embench.plugins import get_plugin_manager
+from embench.report.console import format_value
 from embench.report.html import table_keys
 from embench.report.load import Run, value
 from embench.stats import bonferroni, paired_t_test, per_query_arrays
@@ -42,9 +45,6 @@ class Comparison:
 
 def metric_info(runs: list[Run]) -> tuple[dict[str, MetricInfo], list[str]]:
     """Per value key, the declaring metric (looked up in the installed plugins)."""
-    from embench.errors import EmbenchError
-    from embench.plugins import get_plugin_manager
-
     names: list[str] = []
     for run in runs:
         for name in run.config.get("metrics") or {}:
@@ -206,11 +206,7 @@ def compare_runs(
     return Comparison(pd.DataFrame(rows, columns=columns), notes, alpha)
 
 
-def comparison_table(comparison: Comparison, a: Run, b: Run):
-    from rich.table import Table
-
-    from embench.report.console import format_value
-
+def comparison_table(comparison: Comparison, a: Run, b: Run) -> Table:
     table = Table(title=f"A: {a.path}  vs  B: {b.path}")
     for column, justify in (
         ("configuration", "left"),

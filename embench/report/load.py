@@ -5,11 +5,14 @@ means the run finished), ``config.json``, ``per_query/METRIC.parquet``, ``embedd
 ``studies/NAME/journal.jsonl``. :func:`load_run` checks what the reports need and names whatever
 is missing; nothing in the directory is modified (a journal whose last line was cut by an
 interrupted write is read without that line, and the report says so).
+
+The summary is read by :meth:`embench.summary.RunSummary.from_disk` and the journals by
+:func:`embench.journal.read_journal` (``repair=False``), the same code the runner writes with;
+the report's templates get their JSON forms (plain dicts).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +21,12 @@ from typing import Any
 import pandas as pd
 
 from embench.errors import DataError, did_you_mean
-from embench.report.files import FORMAT_VERSION, SUMMARY
+from embench.io import read_json as _read_json
+from embench.journal import FILENAME, JournalContents
+from embench.journal import read_journal as _read_journal
+from embench.summary import SUMMARY, RunSummary
 
 CONFIG = "config.json"
-SUMMARY_KEYS = ("benchmark", "configurations")
 
 
 class RunDirError(DataError):
@@ -30,7 +35,11 @@ class RunDirError(DataError):
 
 @dataclass
 class StudyRecords:
-    """One study's journal: its header, the default record and each trial once, by number."""
+    """One study's journal: its header, the default record and each trial once, by number.
+
+    ``header``, ``default`` and ``trials`` are the records' JSON forms (plain dicts) for the
+    report's templates; ``journal`` holds the typed records.
+    """
 
     name: str
     path: Path
@@ -39,6 +48,7 @@ class StudyRecords:
     trials: list[dict[str, Any]]
     duplicates: int = 0  # records of an already seen trial number (the first one is kept)
     corrupt_tail: bool = False  # the last line was cut by an interrupted write; left out
+    journal: JournalContents | None = field(default=None, repr=False)
 
     @property
     def objectives(self) -> list[dict[str, str]]:
@@ -55,8 +65,9 @@ class Run:
     """A finished run directory, loaded."""
 
     path: Path
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # the JSON form of ``result``
     config: dict[str, Any]
+    result: RunSummary | None = field(default=None, repr=False)
     studies: dict[str, StudyRecords] = field(default_factory=dict)
     scale_studies: dict[str, StudyRecords] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -130,87 +141,29 @@ def value(row: dict[str, Any], key: str) -> float:
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunDirError(f"{path.parent}: {path.name} is missing ({what})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot read it ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
+    """A JSON object file of the run directory; :class:`RunDirError` when missing or damaged."""
+    data = _read_json(path, what, RunDirError)
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
 
 
-def check_format(summary: dict[str, Any], path: Path) -> None:
-    version = summary.get("format_version")
-    writer = (summary.get("versions") or {}).get("embench", "unknown")
-    if version is None:
-        raise RunDirError(
-            f"{path}: no format_version: not written by embench, or by a version older than "
-            f"results format {FORMAT_VERSION}"
-        )
-    if version != FORMAT_VERSION:
-        raise RunDirError(
-            f"{path}: results format_version {version} (written by embench {writer}), but this "
-            f"embench reads format_version {FORMAT_VERSION}; rerun the benchmark with this "
-            "version, or use the embench version that wrote the run"
-        )
-
-
 def read_journal(path: Path, name: str) -> StudyRecords:
     """A study journal, read-only: a cut last line is left out, any other damage is an error."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RunDirError(f"{path} is missing (the journal of study '{name}')") from None
-    except OSError as exc:
-        raise RunDirError(f"{path}: cannot read it ({exc})") from None
-    lines = raw.split(b"\n")
-    records: list[dict[str, Any]] = []
-    corrupt_tail = False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if all(not rest.strip() for rest in lines[number:]):
-                corrupt_tail = True
-                break
-            raise RunDirError(
-                f"{path}: line {number} is corrupt and is not the last line; "
-                "the journal was edited or damaged"
-            ) from None
-        if not isinstance(record, dict):
-            raise RunDirError(f"{path}: line {number} is not a JSON object")
-        records.append(record)
-    if not records or records[0].get("kind") != "header":
-        raise RunDirError(f"{path}: the first line is not a study header")
-    default = next((r for r in records if r.get("kind") == "default"), None)
-    trials: dict[int, dict[str, Any]] = {}
-    duplicates = 0
-    for record in records:
-        if record.get("kind") != "trial":
-            continue
-        number = record.get("number")
-        if not isinstance(number, int):
-            raise RunDirError(f"{path}: a trial record has no integer 'number'")
-        if number in trials:
-            duplicates += 1
-            continue
-        trials[number] = record
+    if not path.exists():
+        raise RunDirError(f"{path} is missing (the journal of study '{name}')")
+    contents = _read_journal(path, repair=False)
+    if contents.header is None:
+        raise RunDirError(f"{path}: the journal is empty; it has no study header")
     return StudyRecords(
         name=name,
         path=path,
-        header=records[0],
-        default=default,
-        trials=[trials[n] for n in sorted(trials)],
-        duplicates=duplicates,
-        corrupt_tail=corrupt_tail,
+        header=contents.header.to_json(),
+        default=contents.default.to_json() if contents.default is not None else None,
+        trials=[t.to_json() for t in contents.unique_trials()],
+        duplicates=contents.duplicates,
+        corrupt_tail=contents.corrupt_tail,
+        journal=contents,
     )
 
 
@@ -234,27 +187,19 @@ def load_run(path: str | Path, *, journals: bool = True) -> Run:
             else "not an embench run directory"
         )
         raise RunDirError(f"{path}: {SUMMARY} is missing: {hint}")
-    summary = read_json(summary_path, "the results of the run")
-    check_format(summary, summary_path)
-    missing = [k for k in SUMMARY_KEYS if k not in summary]
-    if missing:
-        raise RunDirError(f"{summary_path}: lacks {', '.join(missing)}; the file is incomplete")
-    if not isinstance(summary["configurations"], list) or not all(
-        isinstance(c, dict) and "name" in c for c in summary["configurations"]
-    ):
-        raise RunDirError(f"{summary_path}: 'configurations' must be a list of named objects")
+    result = RunSummary.from_disk(summary_path)
     config = read_json(path / CONFIG, "the resolved benchmark configuration")
-    run = Run(path=path, summary=summary, config=config)
+    run = Run(path=path, summary=result.to_json(), config=config, result=result)
     if journals:
-        for name in summary.get("studies") or {}:
-            run.studies[name] = read_journal(path / "studies" / name / "journal.jsonl", name)
+        for name in result.studies:
+            run.studies[name] = read_journal(path / "studies" / name / FILENAME, name)
         seen: set[str] = set()
-        for row in summary.get("scale") or []:
-            folder = f"{row.get('study')}@{float(row.get('rate', 0)):g}"
+        for row in result.scale:
+            folder = f"{row.study}@{row.rate:g}"
             if folder in seen:
                 continue
             seen.add(folder)
-            journal = path / "studies" / folder / "journal.jsonl"
+            journal = path / "studies" / folder / FILENAME
             if journal.exists():
                 run.scale_studies[folder] = read_journal(journal, folder)
             else:

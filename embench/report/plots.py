@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embench.pareto import non_dominated
 from embench.report.load import StudyRecords
 
 DPI = 100
@@ -158,17 +159,6 @@ def plot_history(study: StudyRecords, default: Mapping[str, Any] | None = None):
 
 
 # -- Pareto front --------------------------------------------------------------------------------
-def pareto_mask(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Which rows of ``points`` no other row dominates (in the given max/min directions)."""
-    sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
-    p = points * sign  # minimisation space
-    keep = np.ones(len(p), dtype=bool)
-    for i in range(len(p)):
-        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
-
-
 def pareto_data(study: StudyRecords, chosen: Sequence[int] = ()) -> pd.DataFrame:
     """Feasible trials with their objectives, ``front`` (non-dominated) and ``chosen``."""
     data = history_data(study)
@@ -177,7 +167,7 @@ def pareto_data(study: StudyRecords, chosen: Sequence[int] = ()) -> pd.DataFrame
     points = feasible[keys].to_numpy(dtype=np.float64)
     directions = [o.get("direction", "max") for o in study.objectives]
     out = feasible[["number", *keys]].copy()
-    out["front"] = pareto_mask(points, directions) if len(points) else np.zeros(0, bool)
+    out["front"] = non_dominated(points, directions)
     out["chosen"] = out["number"].isin(list(chosen))
     return out
 
