@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from embench import contract
@@ -56,7 +57,7 @@ def neighbour_request(
     name: str, metric: Metric, options: Any, ctx: EvalContext
 ) -> NeighbourRequest | None:
     """The metric's declared neighbour request, checked against the catalogue."""
-    request = _call(name, " in neighbours()", lambda: metric.neighbours(ctx, options))
+    request = _call(name, " in neighbours()", partial(metric.neighbours, ctx, options))
     return contract.accept_neighbour_request(request, ctx.dataset.n_songs, f"metric '{name}'")
 
 
@@ -94,7 +95,7 @@ def evaluate(
         songs, k = (None, 0) if request is None else (request.songs, request.k)
         start = time.perf_counter()
         with ctx.declared_neighbours(name, songs, k):
-            result = _call(name, "", lambda m=metric, o=options: m.compute(ctx, o))
+            result = _call(name, "", partial(metric.compute, ctx, options))
         seconds[name] = declaring[name] + time.perf_counter() - start
         results[name] = contract.accept_metric_result(result, metric, f"metric '{name}'")
     return Evaluation(results, seconds)
