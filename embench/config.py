@@ -146,6 +146,26 @@ class ScaleSection(Section):
         return self
 
 
+class ReportSection(Section):
+    """``[report]``: which songs the report's neighbour explorer and song map show."""
+
+    songs: list[str] = Field(
+        default_factory=list,
+        max_length=2000,
+        description="song ids the explorer offers; default: a seeded sample (`sample`)",
+    )
+    sample: int = Field(
+        200, ge=1, le=2000, description="songs of the default sample (popular and long-tail)"
+    )
+    k: int = Field(10, ge=1, le=100, description="neighbours shown per song and configuration")
+    map_songs: int = Field(
+        1500, ge=0, le=10_000, description="songs drawn on the map of each configuration (0: none)"
+    )
+    map: Literal["pca", "tsne"] = Field(
+        "pca", description="the map's 2-D projection: PCA, or t-SNE (slower)"
+    )
+
+
 class BenchmarkConfig(Section):
     """A whole benchmark file."""
 
@@ -164,6 +184,7 @@ class BenchmarkConfig(Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     study: list[StudySection] = Field(default_factory=list)
     scale: ScaleSection | None = None
+    report: ReportSection = Field(default_factory=ReportSection)
     thresholds: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per value key: min/max (and relative) bounds applied by `embench check`",

@@ -298,6 +298,23 @@ class HardNeg(embench.Metric[HardNegOptions]):
         )
     }
     query_keys = ("song_id",)
+    flags = {
+        "hard_negative": "the two songs were played next to each other in training, but no "
+        "more often than chance: a false neighbour (HardNeg's statistic and threshold)"
+    }
+
+    def flag_pairs(
+        self, dataset, split, options: HardNegOptions, first: np.ndarray, second: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Which pairs ``(first[i], second[i])`` are hard negatives: the test ``compute``
+        applies to a song and its neighbours (for the report's neighbour explorer)."""
+        n = dataset.n_songs
+        stats = bigram_statistics(split.train, n)
+        hard_keys = stats.keys[hard_negative_mask(stats, options)]
+        first = np.asarray(first, dtype=np.int64)
+        second = np.asarray(second, dtype=np.int64)
+        low, high = np.minimum(first, second), np.maximum(first, second)
+        return {"hard_negative": _contains(hard_keys, low * n + high) & (first != second)}
 
     def songs(self, ctx: embench.EvalContext, options: HardNegOptions) -> np.ndarray:
         """The songs scored: those played in training, a seeded sample of ``max_songs``."""

@@ -1,4 +1,5 @@
-"""The built-in plugin commands: ``report``, ``compare``, ``check`` and ``check-plugin``.
+"""The built-in plugin commands: ``report``, ``compare``, ``check``, ``neighbours`` and
+``check-plugin``.
 
 This module is a plugin of the ``embench`` entry-point group (see ``pyproject.toml``): the command
 line gets these commands through the ``register_commands`` hook, as it would a third party's.
@@ -7,7 +8,7 @@ line gets these commands through the ``register_commands`` hook, as it would a t
 from __future__ import annotations
 
 from embench import plugin_check
-from embench.commands import report
+from embench.commands import neighbours, report
 from embench.hookspecs import hookimpl
 from embench.registry import Command
 
@@ -36,6 +37,14 @@ def register_commands(register):
             "check a run's metrics against thresholds (exit 1 on a violation)",
             report.add_check_arguments,
             report.run_check,
+        )
+    )
+    register(
+        Command(
+            "neighbours",
+            "a song's nearest neighbours in each configuration of a finished run (no training)",
+            neighbours.add_arguments,
+            neighbours.run,
         )
     )
     register(

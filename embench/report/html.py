@@ -1,8 +1,10 @@
 """The HTML report of a run: one self-contained ``report.html`` plus the same plots as PNG files.
 
-Everything comes from the files of a finished run (:mod:`embench.report.load`), so
-``embench report RUN_DIR`` rebuilds it without training anything. The page has no script and
-no external resource: plots are embedded as base64 PNG, the style sheet is inline.
+Everything comes from the files of a finished run (:mod:`embench.report.load`, and the
+``explorer/`` export of :mod:`embench.report.explorer`), so ``embench report RUN_DIR`` rebuilds
+it without training anything. The page fetches nothing: plots are embedded as base64 PNG, the
+style sheet is inline, and the neighbour explorer and the song map are plain JavaScript over a
+JSON block embedded in the page.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from embench.report import files
+from embench.io import write_bytes, write_text
 from embench.report.console import COLUMNS, format_value
+from embench.report.explorer import EXPLORER, load_explorer, page_data
 from embench.report.load import Run, RunDirError, StudyRecords, load_run, value
 from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
 
@@ -27,6 +30,8 @@ PNG_PREFIX = "report-"  # the PNG files beside the report: report-NAME.png
 POPULARITY_TABLE = "popularity.hitrate_by_popularity"
 PLAY_METRIC = "play_prediction"
 BUCKET_KEY = re.compile(r"_b\d+$")  # per-bucket values: shown in the popularity figure instead
+EXPLORER_PANELS = 3  # configurations side by side in the explorer (each column has a picker)
+KNOWN_FLAGS = ("same_artist", "same_genre", "next_song", "hard_negative")  # with a colour
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222;
@@ -401,6 +406,313 @@ def scale_section(run: Run) -> str:
     )
 
 
+# -- the neighbour explorer and the song map -----------------------------------------------------
+EXPLORER_STYLE = """
+#explorer-search { width: 28em; padding: 0.3em; font-size: 1em; }
+#explorer-suggestions { list-style: none; margin: 0; padding: 0; max-width: 40em;
+    border: 1px solid #ccc; max-height: 18em; overflow-y: auto; }
+#explorer-suggestions:empty { display: none; }
+#explorer-suggestions li { padding: 0.2em 0.5em; cursor: pointer; }
+#explorer-suggestions li:hover, #explorer-suggestions li.active { background: #e8f0fe; }
+#explorer-seed { margin: 0.6em 0; font-weight: 600; }
+#explorer-panels { display: flex; gap: 1em; align-items: flex-start; overflow-x: auto; }
+.explorer-panel { flex: 1 1 0; min-width: 22em; }
+.explorer-panel table { width: 100%; }
+.explorer-panel td { vertical-align: top; }
+.flag { display: inline-block; border-radius: 3px; padding: 0 0.3em; margin: 0 0.1em;
+    font-size: 0.8em; color: #fff; white-space: nowrap; }
+.flag-same_artist { background: #6a3d9a; } .flag-same_genre { background: #1f78b4; }
+.flag-next_song { background: #33a02c; } .flag-hard_negative { background: #e31a1c; }
+.flag-other { background: #777; }
+#map-box { position: relative; max-width: 760px; }
+#map-svg { width: 100%; height: auto; border: 1px solid #ccc; background: #fff; }
+#map-svg circle { stroke: none; } #map-svg circle.seed { stroke: #000; stroke-width: 0.012; }
+#map-svg circle.neighbour { stroke: #000; stroke-width: 0.006; }
+#map-tip { position: absolute; pointer-events: none; background: #fffbe6; border: 1px solid #aaa;
+    padding: 0.2em 0.5em; font-size: 0.85em; display: none; white-space: nowrap; }
+#map-legend span { display: inline-block; margin-right: 1em; font-size: 0.85em; }
+#map-legend i { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.3em;
+    border-radius: 50%; }
+"""
+
+# Plain JavaScript (no library, nothing fetched): builds the explorer and the map from the JSON
+# embedded in #explorer-data. Text goes through textContent only, never innerHTML.
+EXPLORER_SCRIPT = r"""
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("explorer-data").textContent);
+  const S = data.songs;  // [id, title, artist, genre, plays]
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                   "#e377c2", "#bcbd22", "#17becf", "#393b79"];
+  const KNOWN = ["same_artist", "same_genre", "next_song", "hard_negative"];
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function label(p) {
+    const s = S[p];
+    return (s[1] || "?") + " \u2014 " + (s[2] || "?");
+  }
+  const search = document.getElementById("explorer-search");
+  const list = document.getElementById("explorer-suggestions");
+  const seedBox = document.getElementById("explorer-seed");
+  const panels = Array.from(document.querySelectorAll(".explorer-panel"));
+  let current = data.seeds.length ? 0 : -1;
+
+  function matches(query) {
+    const q = query.trim().toLowerCase();
+    const out = [];
+    for (let i = 0; i < data.seeds.length && out.length < 12; i++) {
+      const s = S[data.seeds[i]];
+      const text = [s[0], s[1] || "", s[2] || ""].join(" ").toLowerCase();
+      if (!q || text.includes(q)) out.push(i);
+    }
+    return out;
+  }
+  function suggest() {
+    list.replaceChildren();
+    for (const i of matches(search.value)) {
+      const s = S[data.seeds[i]];
+      const item = el("li", {"role": "option", "data-seed": String(i)},
+                      label(data.seeds[i]) + " (" + (s[3] || "no genre") + ", " +
+                      s[4].toLocaleString("en") + " plays, " + s[0] + ")");
+      item.addEventListener("mousedown", function (event) { event.preventDefault(); pick(i); });
+      list.appendChild(item);
+    }
+  }
+  function pick(i) {
+    current = i;
+    search.value = label(data.seeds[i]);
+    list.replaceChildren();
+    render();
+  }
+  search.addEventListener("input", suggest);
+  search.addEventListener("focus", suggest);
+  search.addEventListener("blur", function () { setTimeout(function () { list.replaceChildren(); }, 150); });
+  search.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") {
+      const first = list.querySelector("li");
+      if (first) pick(Number(first.dataset.seed));
+      event.preventDefault();
+    } else if (event.key === "Escape") {
+      list.replaceChildren();
+    }
+  });
+
+  function badge(flag) {
+    const klass = KNOWN.includes(flag.key) ? "flag-" + flag.key : "flag-other";
+    return el("span", {"class": "flag " + klass, "title": flag.description,
+                       "data-flag": flag.key}, flag.label);
+  }
+  function renderPanel(panel) {
+    const name = panel.querySelector("select").value;
+    const body = panel.querySelector("tbody");
+    const note = panel.querySelector(".explorer-note");
+    body.replaceChildren();
+    note.textContent = "";
+    if (current < 0) return;
+    const rows = (data.neighbours[name] || [])[current] || [];
+    if (!rows.length) note.textContent = "no vector for this song in " + name;
+    rows.forEach(function (row, r) {
+      const s = S[row[0]];
+      const tr = el("tr", {"data-song": s[0], "data-rank": String(r + 1)});
+      tr.appendChild(el("td", {"class": "num"}, r + 1));
+      tr.appendChild(el("td", {}, s[1] || ""));
+      tr.appendChild(el("td", {}, s[2] || ""));
+      tr.appendChild(el("td", {}, s[3] || ""));
+      tr.appendChild(el("td", {"class": "num"}, row[1].toFixed(3)));
+      tr.appendChild(el("td", {"class": "num"}, s[4].toLocaleString("en")));
+      const flags = el("td", {"class": "flags"});
+      data.flags.forEach(function (flag, bit) {
+        if (row[2] & (1 << bit)) flags.appendChild(badge(flag));
+      });
+      tr.appendChild(flags);
+      body.appendChild(tr);
+    });
+  }
+  function render() {
+    if (current >= 0) {
+      const p = data.seeds[current], s = S[p];
+      seedBox.textContent = label(p) + " \u00b7 " + (s[3] || "no genre") + " \u00b7 " +
+        s[4].toLocaleString("en") + " plays \u00b7 id " + s[0] +
+        (data.chosen[current] ? " \u00b7 " + (data.chosen[current] === "listed" ?
+          "listed" : "sample: " + data.chosen[current]) : "");
+      seedBox.dataset.song = s[0];
+    }
+    panels.forEach(renderPanel);
+    drawMap();
+  }
+  panels.forEach(function (panel) {
+    panel.querySelector("select").addEventListener("change", render);
+  });
+
+  // -- the map ------------------------------------------------------------------------------
+  const svg = document.getElementById("map-svg");
+  const mapSelect = document.getElementById("map-configuration");
+  const tip = document.getElementById("map-tip");
+  const colour = {};
+  data.genres.forEach(function (g, i) { colour[g] = PALETTE[i % PALETTE.length]; });
+  function colourOf(genre) { return genre === null ? "#dddddd" : (colour[genre] || "#aaaaaa"); }
+  function drawMap() {
+    if (!svg) return;
+    const name = mapSelect.value;
+    const points = data.map[name] || [];
+    const NS = "http://www.w3.org/2000/svg";
+    const highlight = {};
+    if (current >= 0) {
+      ((data.neighbours[name] || [])[current] || []).forEach(function (row) {
+        highlight[row[0]] = "neighbour";
+      });
+      highlight[data.seeds[current]] = "seed";
+    }
+    svg.replaceChildren();
+    const late = [];
+    points.forEach(function (pt) {
+      const c = document.createElementNS(NS, "circle");
+      c.setAttribute("cx", pt[1]);
+      c.setAttribute("cy", -pt[2]);
+      c.setAttribute("r", highlight[pt[0]] === "seed" ? 0.03 : 0.013);
+      c.setAttribute("fill", colourOf(S[pt[0]][3]));
+      c.setAttribute("data-song", String(pt[0]));
+      if (highlight[pt[0]]) { c.setAttribute("class", highlight[pt[0]]); late.push(c); }
+      else svg.appendChild(c);
+    });
+    late.forEach(function (c) { svg.appendChild(c); });  // drawn on top
+  }
+  if (svg) {
+    mapSelect.addEventListener("change", drawMap);
+    const legend = document.getElementById("map-legend");
+    data.genres.forEach(function (g) {
+      const item = el("span", {}, g);
+      const dot = el("i", {"style": "background:" + colourOf(g)});
+      item.prepend(dot);
+      legend.appendChild(item);
+    });
+    const other = el("span", {}, "other or no genre");
+    other.prepend(el("i", {"style": "background:#aaaaaa"}));
+    legend.appendChild(other);
+    svg.addEventListener("mousemove", function (event) {
+      const target = event.target;
+      if (!target.dataset || target.dataset.song === undefined) { tip.style.display = "none"; return; }
+      const s = S[Number(target.dataset.song)];
+      tip.textContent = (s[1] || "?") + " \u2014 " + (s[2] || "?") + " \u00b7 " +
+        (s[3] || "no genre") + " \u00b7 " + s[4].toLocaleString("en") + " plays";
+      const box = svg.parentElement.getBoundingClientRect();
+      tip.style.left = (event.clientX - box.left + 12) + "px";
+      tip.style.top = (event.clientY - box.top + 12) + "px";
+      tip.style.display = "block";
+    });
+    svg.addEventListener("mouseleave", function () { tip.style.display = "none"; });
+    svg.addEventListener("click", function (event) {
+      const t = event.target;
+      if (!t.dataset || t.dataset.song === undefined) return;
+      const i = data.seeds.indexOf(Number(t.dataset.song));
+      if (i >= 0) pick(i);
+    });
+  }
+  if (current >= 0) pick(current); else render();
+})();
+"""
+
+
+def _json_for_script(data: Any) -> str:
+    """JSON safe inside a ``<script>`` element: every ``<`` (only ever inside a string) is
+    written ``\\u003c``, so no ``</script>`` or ``<!--`` can end or confuse the element."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c")
+
+
+def explorer_section(run: Run) -> str:
+    """The neighbour explorer and the song map, from the run's ``explorer/`` export."""
+    data = load_explorer(run.path)
+    if data is None:
+        return (
+            "<h2 id='explorer'>Neighbour explorer</h2><p class='meta'>This run has no "
+            f"<code>{EXPLORER}/</code> export (made by an older embench, or its export "
+            "failed): rerun the benchmark to get the explorer and the map.</p>"
+        )
+    order = [c["name"] for c in run.configurations]
+    default = run.default_name
+    if default in order:
+        order.remove(default)
+        order.insert(0, default)
+    page = page_data(data, order)
+    names = page["configurations"]
+    if not names or not page["seeds"]:
+        return (
+            "<h2 id='explorer'>Neighbour explorer</h2><p class='meta'>No configuration has "
+            "vectors, or no song was chosen: nothing to explore.</p>"
+        )
+    chosen = (
+        "the songs listed in <code>[report] songs</code>"
+        if data.meta.get("listed")
+        else "a seeded sample of popular and long-tail songs across the top genres "
+        "(<code>[report] sample</code>; list your own in <code>[report] songs</code>)"
+    )
+    flags = "".join(
+        f"<li><span class='flag {('flag-' + f['key']) if f['key'] in KNOWN_FLAGS else 'flag-other'}'>"
+        f"{escape(f['label'])}</span> {escape(f['description'])}</li>"
+        for f in page["flags"]
+    )
+    panels = []
+    for i in range(min(len(names), EXPLORER_PANELS)):
+        options = "".join(
+            f"<option value='{escape(n)}'{' selected' if j == i else ''}>{escape(n)}</option>"
+            for j, n in enumerate(names)
+        )
+        panels.append(
+            f"<div class='explorer-panel' data-panel='{i}'><label>configuration "
+            f"<select class='panel-configuration' aria-label='configuration {i + 1}'>{options}"
+            "</select></label><p class='meta explorer-note'></p><table class='neighbours'>"
+            "<thead><tr><th>#</th><th>title</th><th>artist</th><th>genre</th><th>cosine</th>"
+            "<th>plays</th><th>flags</th></tr></thead><tbody></tbody></table></div>"
+        )
+    explorer_html = (
+        "<h2 id='explorer'>Neighbour explorer</h2>"
+        f"<p class='meta'>Pick one of {len(page['seeds'])} songs ({chosen}) by typing part of "
+        f"its title, artist or id: each configuration's top {page['k']} neighbours by cosine "
+        "similarity, side by side (choose the configuration above each column). Plays: "
+        "occurrences in the whole dataset. Flags:</p>"
+        f"<ul class='meta'>{flags}</ul>"
+        "<label>Song <input id='explorer-search' type='search' autocomplete='off' "
+        "placeholder='type a title, artist or song id' aria-autocomplete='list'></label>"
+        "<ul id='explorer-suggestions' role='listbox'></ul>"
+        "<div id='explorer-seed'></div>"
+        f"<div id='explorer-panels'>{''.join(panels)}</div>"
+    )
+    map_html = ""
+    if any(page["map"].values()):
+        method = "t-SNE" if page["map_method"] == "tsne" else "PCA (first two components)"
+        counts = {n: len(p) for n, p in page["map"].items()}
+        options = "".join(
+            f"<option value='{escape(n)}'>{escape(n)} ({counts[n]} songs)</option>" for n in names
+        )
+        map_html = (
+            "<h2 id='map'>Song map</h2>"
+            f"<p class='meta'>A 2-D projection ({method}) of the L2-normalised vectors of a "
+            "sample of songs (the explorer's songs and more of the top genres), coloured by "
+            "genre; hover over a point to see the song, click an explorer song to pick it. "
+            "Genres that separate show as coloured regions (high VRC); a space that collapsed "
+            "shows as one blob or a line. The explorer's song is ringed, its neighbours "
+            "outlined.</p>"
+            f"<label>configuration <select id='map-configuration'>{options}</select></label>"
+            "<div id='map-legend'></div><div id='map-box'>"
+            "<svg id='map-svg' viewBox='-1.08 -1.08 2.16 2.16' role='img' "
+            "aria-label='song map'></svg><div id='map-tip'></div></div>"
+        )
+    return (
+        explorer_html
+        + map_html
+        + "<script type='application/json' id='explorer-data'>"
+        + _json_for_script(page)
+        + "</script><script>"
+        + EXPLORER_SCRIPT
+        + "</script>"
+    )
+
+
 def header_section(run: Run) -> str:
     s = run.summary
     description = (run.config.get("benchmark") or {}).get("description") or ""
@@ -451,6 +763,7 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
             notes_section(run),
             results_section(run),
             dataset_section(run),
+            explorer_section(run),
             popularity_html,
             play_html,
             studies_html,
@@ -460,7 +773,8 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>embench report: {escape(run.name)}</title><style>{STYLE}</style></head>"
+        f"<title>embench report: {escape(run.name)}</title><style>{STYLE}{EXPLORER_STYLE}</style>"
+        "</head>"
         f"<body>{body}</body></html>\n"
     )
     return page, [*popularity_plots, *play_plots, *study_plots_]
@@ -476,12 +790,12 @@ def write_report(path: str | Path, *, best: str | None = None) -> Path:
     page, plots = build_report(run, best=best)
     written = set()
     for plot in plots:
-        files.write_with(run.path / plot.filename, lambda tmp, p=plot: tmp.write_bytes(p.png))
+        write_bytes(run.path / plot.filename, plot.png)
         written.add(plot.filename)
     for stale in run.path.glob(f"{PNG_PREFIX}*.png"):
         if stale.name not in written:
             stale.unlink()
-    return files.write_text(run.path / REPORT, page)
+    return write_text(run.path / REPORT, page)
 
 
 def write_report_after_run(path: Path, console=None) -> Path | None:
