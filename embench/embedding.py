@@ -37,7 +37,8 @@ class Embedding:
         if np.issubdtype(songs.dtype, np.integer):
             songs = songs.astype(np.int64, copy=False)
         if np.issubdtype(vectors.dtype, np.number) and not np.iscomplexobj(vectors):
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            with np.errstate(over="ignore"):  # too large for float32: inf, refused by the rules
+                vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         object.__setattr__(self, "song_index", songs)
         object.__setattr__(self, "vectors", vectors)
 

@@ -1,11 +1,21 @@
-"""Tests of the example plugin, using the fixtures embench ships for plugin authors."""
+"""Tests of the example plugin, using the checks and fixtures embench ships for plugin authors."""
 
 import numpy as np
 from embench_baselines import Coverage, CoverageOptions, RandomBaseline, RandomOptions
 
-from embench.api import TrainingMonitor
+from embench import EvalContext, TrainingMonitor, check_embedder, check_metric
 from embench.data.split import make_split
-from embench.evaluation import EvalContext
+
+
+def test_random_baseline_keeps_the_contract():
+    report = check_embedder(RandomBaseline)  # raises CheckFailed on a broken rule
+    assert not report.warnings, report
+
+
+def test_coverage_keeps_the_contract():
+    for k in (1, 10):
+        report = check_metric("coverage", {"k": k})  # by its registered name
+        assert not report.warnings, report
 
 
 def test_plugins_are_registered_through_the_entry_point(embench_plugins):
@@ -29,6 +39,8 @@ def test_coverage_is_a_share_and_grows_with_k(tiny_dataset):
         split.train, RandomOptions(), seed=0, threads=1, monitor=TrainingMonitor()
     )
     ctx = EvalContext(dataset=tiny_dataset, split=split, embedding=embedding)
-    small = Coverage().compute(ctx, CoverageOptions(k=1)).values["coverage"]
+    small = Coverage().compute(ctx, CoverageOptions(k=1))
     large = Coverage().compute(ctx, CoverageOptions(k=50)).values["coverage"]
-    assert 0 < small <= large <= 1
+    assert 0 < small.values["coverage"] <= large <= 1
+    assert small.per_query["reached"].mean() == small.values["coverage"]
+    assert len(small.per_query) == tiny_dataset.n_songs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 import embench
@@ -12,7 +13,7 @@ class RandomOptions(embench.Options):
     vector_size: int = Field(32, ge=1, le=4096, description="dimension of the random vectors")
 
 
-class RandomBaseline(embench.Embedder):
+class RandomBaseline(embench.Embedder[RandomOptions]):
     """Seeded Gaussian vectors for every song seen in training (a floor to beat)."""
 
     name = "random-baseline"
@@ -31,20 +32,26 @@ class CoverageOptions(embench.Options):
 
 
 class Coverage(embench.Metric[CoverageOptions]):
-    """Share of the catalogue found in at least one song's top-k neighbours."""
+    """Share of the catalogue found in at least one song's top-k neighbours.
+
+    Per query (here: per song of the catalogue) ``reached`` says whether the song is among some
+    song's top-k, so configurations can be compared with a paired test.
+    """
 
     name = "coverage"
     Options = CoverageOptions
-    values = {"coverage": embench.Value("max")}
+    values = {"coverage": embench.Value("max", per_query="reached")}
+    query_keys = ("song_id",)
 
     def neighbours(self, ctx, options):
         return embench.NeighbourRequest(options.k)  # every song's top-k
 
     def compute(self, ctx, options):
-        songs = np.arange(ctx.dataset.n_songs)
-        neighbours = ctx.song_neighbours(songs, options.k)
-        reached = np.unique(neighbours[neighbours >= 0])
-        return embench.MetricResult(values={"coverage": len(reached) / ctx.dataset.n_songs})
+        top = ctx.song_neighbours(np.arange(ctx.dataset.n_songs), options.k)
+        reached = np.zeros(ctx.dataset.n_songs, dtype=bool)
+        reached[top[top >= 0]] = True
+        per_song = pd.DataFrame({"song_id": ctx.dataset.songs["song_id"], "reached": reached})
+        return embench.MetricResult(values={"coverage": reached.mean()}, per_query=per_song)
 
 
 @embench.hookimpl
