@@ -217,6 +217,7 @@ def _top_keys(s: np.ndarray, k: int, c: int, maxima: np.ndarray | None) -> np.nd
     m = width // c
     here = np.arange(b)
     if c > 1:
+        assert maxima is not None
         g = maxima[:b]
         np.max(s.reshape(b, c, m), axis=1, out=g)
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,7 +131,7 @@ def significance_marks(
     unknown = [c for c in single_objective if c not in per_query]
     if unknown:
         raise ValueError(f"single-objective configuration(s) {unknown} have no per-query values")
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     tests: list[tuple[int, str, TTest]] = []  # (row, kind, test)
     for metric, direction in directions.items():
         if direction not in ("max", "min"):
@@ -149,7 +150,7 @@ def significance_marks(
         for configuration, values in per_query.items():
             if metric not in values:
                 continue
-            row = {
+            row: dict[str, Any] = {
                 "configuration": configuration,
                 "metric": metric,
                 "mean": means.get(configuration, float("nan")),
@@ -162,7 +163,7 @@ def significance_marks(
             if best is not None and configuration not in (best, default):
                 test = paired_t_test(values[metric], per_query[best][metric])
                 tests.append((len(rows) - 1, "best_single", test))
-    corrected = bonferroni([t.p_value for _, _, t in tests], n_tests) if tests else []
+    corrected = bonferroni([t.p_value for _, _, t in tests], n_tests) if tests else np.zeros(0)
     for row in rows:
         for kind in ("default", "best_single"):
             row[f"p_{kind}"] = float("nan")
