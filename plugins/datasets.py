@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 import embench
+from embench.data import synthetic
 from embench.data.dataset import Dataset
 
 
@@ -143,8 +144,28 @@ class SyntheticOptions(embench.Options):
         None, ge=1, description="number of artists (default: songs / 10, at least genres)"
     )
     genres: int = Field(20, ge=1, description="number of genres")
+    genre_purity: float = Field(
+        synthetic.GENRE_PURITY,
+        ge=0,
+        le=1,
+        description="share of artists whose genre label is the genre they are played in "
+        "(the others get a genre drawn by popularity)",
+    )
+    artist_run: float = Field(
+        synthetic.ARTIST_RUN, ge=1, description="mean number of consecutive plays of one artist"
+    )
+    cross_genre: float = Field(
+        synthetic.CROSS_GENRE,
+        ge=0,
+        le=1,
+        description="share of sessions whose artist runs each draw their genre afresh",
+    )
     noise: float = Field(
-        0.05, ge=0, le=1, description="share of plays replaced by a song drawn by popularity alone"
+        synthetic.NOISE,
+        ge=0,
+        le=1,
+        description="chance co-occurrence: share of plays replaced by a song drawn by "
+        "popularity alone",
     )
     zipf: float = Field(0.8, ge=0, description="exponent of the Zipf law of song popularity")
     play_log: bool = Field(
@@ -174,13 +195,14 @@ class SyntheticDataset(embench.DatasetLoader):
     Options = SyntheticOptions
 
     def load(self, options: SyntheticOptions, *, seed: int, base_dir) -> Dataset:
-        from embench.data.synthetic import generate
-
-        return generate(
+        return synthetic.generate(
             songs=options.songs,
             sequences=options.sequences,
             artists=options.artists,
             genres=options.genres,
+            genre_purity=options.genre_purity,
+            artist_run=options.artist_run,
+            cross_genre=options.cross_genre,
             noise=options.noise,
             zipf=options.zipf,
             play_log=options.play_log,
