@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from embench import contract
 from embench.api import DatasetLoader, Dimension, Embedder, Metric
 from embench.config import BenchmarkConfig, StudySection, format_validation_error, load_config
 from embench.errors import ConfigError, PluginError, did_you_mean
@@ -133,14 +134,17 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
     configurations = []
     for i, section in enumerate(config.configuration):
         entry = lookup(plugins.embedders, section.embedder, f"configuration #{i + 1}.embedder")
+        contract.accept_class("embedder", entry)
         merged = {**config.embedders.get(section.embedder, {}), **section.params}
         params = validate_options(entry.cls.Options, merged, source, ("configuration", i, "params"))
         configurations.append(Configuration(section.name, entry, params))
     metrics = []
     for name, values in config.metrics.items():
         entry = lookup(plugins.metrics, name, f"metrics.{name}")
+        contract.accept_class("metric", entry)
         options = validate_options(entry.cls.Options, values, source, ("metrics", name))
         metrics.append((name, entry.cls(), options))
+    contract.validate_unique_values((name, metric) for name, metric, _ in metrics)
     directions: dict[str, str] = {}
     for _, metric, _ in metrics:
         directions.update({key: value.direction for key, value in metric.values.items()})
@@ -201,6 +205,7 @@ def resolve_study(index, section, config, plugins, directions, source, lookup) -
         optimiser.cls.Options, section.options, source, ("study", index, "options")
     )
     embedder = lookup(plugins.embedders, section.embedder, f"{where}.embedder")
+    contract.accept_class("embedder", embedder)
     fixed = {**config.embedders.get(section.embedder, {}), **section.params}
     fields = list(embedder.cls.Options.model_fields)
     space = resolve_space(

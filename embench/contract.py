@@ -26,9 +26,10 @@ from pydantic import BaseModel, ValidationError
 from embench.api import Dimension, Embedder, Metric, MetricResult, NeighbourRequest, Value
 from embench.embedding import ContractError, Embedding
 from embench.errors import PluginError, did_you_mean
-from embench.registry import Origin
+from embench.registry import Entry, Origin
 
 __all__ = [
+    "accept_class",
     "accept_embedding",
     "accept_metric_result",
     "accept_neighbour_request",
@@ -317,3 +318,13 @@ def validate_unique_values(metrics: Iterable[tuple[str, type | Metric]]) -> None
             if key in owner:
                 raise PluginError(f"metrics '{owner[key]}' and '{name}' both declare '{key}'")
             owner[key] = name
+
+
+def accept_class(kind: str, entry: Entry) -> None:
+    """The class rules of a registered ``embedder`` or ``metric`` (``kind``), as a PluginError
+    naming the plugin: checked when a benchmark names the plugin, before any training."""
+    validate = validate_search_space if kind == "embedder" else validate_metric_class
+    try:
+        validate(entry.cls)
+    except ContractError as exc:
+        raise PluginError(f"{describe(kind, entry.name, entry.origin)}: {exc}") from exc

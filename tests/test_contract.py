@@ -9,11 +9,13 @@ from pydantic import Field
 
 import embench
 from embench import contract
+from embench.benchmark import load_benchmark
 from embench.data.split import make_split
 from embench.data.tiny import make_tiny_dataset
 from embench.errors import PluginError
 from embench.evaluation import evaluate
 from embench.registry import Origin
+from tests.helpers import TestPlugin, write_benchmark
 
 N = 10
 
@@ -199,6 +201,8 @@ def test_neighbour_request_rules():
         contract.validate_neighbour_request(5, N)
     with pytest.raises(embench.ContractError, match=f"outside the catalogue of {N} songs: -1, {N}"):
         contract.validate_neighbour_request(embench.NeighbourRequest(5, np.array([-1, 3, N])), N)
+    with pytest.raises(embench.ContractError, match=f"catalogue of {N} songs: {N}$"):
+        contract.validate_neighbour_request(embench.NeighbourRequest(5, np.array([3, N])), N)
 
 
 # -- the harness applies them ----------------------------------------------------------------
@@ -232,3 +236,32 @@ def test_evaluate_applies_the_result_rules():
 
     with pytest.raises(PluginError, match="metric 'm' returned an invalid result: values"):
         evaluate(context(), [("m", MissingColumn(), None)])
+
+
+def test_a_benchmark_naming_a_misdeclared_plugin_fails_before_training(tmp_path, register_plugin):
+    class Twice:
+        @embench.hookimpl
+        def register_metrics(self, register):
+            register(metric_with(name="first"))
+            register(metric_with(name="second"))
+            register(metric_with(name="bare", query_keys=()))
+
+        @embench.hookimpl
+        def register_embedders(self, register):
+            register(type("Unfit", (embench.Embedder,), {"name": "unfit"}))
+
+    register_plugin("embench-tests", TestPlugin())
+    register_plugin("twice", Twice())
+    base = '[benchmark]\nname = "b"\n[dataset]\nplugin = "tiny"\n[[configuration]]\nname = "c"\n'
+    cases = {
+        'embedder = "unfit"\n': "embedder 'unfit' (plugin twice, tests.test_contract local): "
+        "does not implement fit",
+        'embedder = "random"\n[metrics.first]\n[metrics.second]\n': "metrics 'first' and "
+        "'second' both declare 'score'",
+        'embedder = "random"\n[metrics.bare]\n': "metric 'bare' (plugin twice, tests.test_contract "
+        "local): values have per-query columns (hit) but no query_keys",
+    }
+    for tail, message in cases.items():
+        with pytest.raises(PluginError, match=re.escape(message)):
+            load_benchmark(write_benchmark(tmp_path, base + tail))
+    load_benchmark(write_benchmark(tmp_path, base + 'embedder = "random"\n[metrics.first]\n'))
