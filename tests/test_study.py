@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import embench.study
 from embench.cli import main
 from embench.journal import Journal
 from tests.helpers import REPO, STUDY_BENCHMARK, write_benchmark
@@ -41,21 +42,36 @@ def test_study_runs_to_budget_and_retrains_the_best(tmp_path, test_plugin):
     summary = json.loads((out / "summary.json").read_text())
     study = summary["studies"]["search"]
     assert study["trials"] == 6 and study["ok"] == 6
+    assert study["failed"] == study["infeasible"] == study["skipped"] == 0
     best = max(trials(out), key=lambda r: (r["metrics"]["hitrate"], -r["number"]))
     assert study["best"][0]["number"] == best["number"]
     final = [c for c in summary["configurations"] if c["study"] == "search"]
     assert len(final) == 1 and final[0]["params"]["dim"] == best["params"]["dim"]
 
 
-def test_rerun_resumes_without_repeating(tmp_path, test_plugin):
+def test_rerun_resumes_without_repeating(tmp_path, test_plugin, monkeypatch):
     code, out = run(tmp_path)
     first = trials(out)
-    code, out = run(tmp_path, STUDY_BENCHMARK.replace("budget = 6", "budget = 6"))
+    started = []  # the trials (and default) each later run trains
+    real_execute = embench.study.execute_trial
+
+    def execute_trial(state, task):
+        started.append(task.number)
+        return real_execute(state, task)
+
+    monkeypatch.setattr(embench.study, "execute_trial", execute_trial)
+    code, out = run(tmp_path)
     assert code == 0 and trials(out) == first  # nothing retrained: the budget was reached
+    assert started == []
+    code, out = run(tmp_path, STUDY_BENCHMARK.replace("budget = 6", "budget = 8"))
+    assert code == 0 and started == [6, 7]  # a larger budget in the file continues the study
+    assert trials(out)[:6] == first
     code, out = run(tmp_path, extra=["--budget", "9"])
-    assert code == 0
+    assert code == 0 and started == [6, 7, 8]
     again = trials(out)
     assert again[:6] == first and sorted(r["number"] for r in again) == list(range(9))
+    study = json.loads((out / "summary.json").read_text())["studies"]["search"]
+    assert study["trials"] == study["ok"] == 9
 
 
 def test_resume_with_a_changed_space_is_refused(tmp_path, test_plugin, capsys):
@@ -86,6 +102,11 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path, test_plugin
     assert len(records) == 6 and failed
     assert all("too long" in r["error"] for r in failed)
     assert all(r["params"]["delay"] > 0.02 for r in failed)
+    assert all(r["params"]["delay"] <= 0.02 for r in records if r["status"] == "ok")
+    study = json.loads((out / "summary.json").read_text())["studies"]["search"]
+    assert study["failed"] == len(failed)
+    assert study["ok"] == 6 - len(failed) > 0
+    assert study["infeasible"] == study["skipped"] == 0 and study["trials"] == 6
 
 
 def test_fail_fast_stops_the_study(tmp_path, test_plugin, capsys):
@@ -105,19 +126,30 @@ def test_time_budget_marks_slow_trials_infeasible(tmp_path, test_plugin):
     records = trials(out)
     assert records and all(r["status"] == "infeasible" for r in records)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["studies"]["search"]["infeasible"] == 6
+    study = summary["studies"]["search"]
+    assert study["infeasible"] == study["trials"] == 6
+    assert study["ok"] == study["failed"] == study["skipped"] == 0
     assert summary["studies"]["search"]["best"] == []
 
 
 def test_process_executor_matches_local(tmp_path, test_plugin):
-    code, local = run(tmp_path, out="local")
-    text = STUDY_BENCHMARK.replace(
+    text = STUDY_BENCHMARK + "[study.params]\nfail_above = 0.03\n"  # ok and failed trials
+    code, local = run(tmp_path, text, out="local")
+    assert code == 0
+    pooled_text = text.replace(
         "time_budget = 1000", 'time_budget = 1000\nexecutor = "process"\nworkers = 2'
     )
-    code, pooled = run(tmp_path, text, out="pooled")
+    code, pooled = run(tmp_path, pooled_text, out="pooled")
     assert code == 0
-    by_number = {r["number"]: r["metrics"] for r in trials(pooled)}
-    assert by_number == {r["number"]: r["metrics"] for r in trials(local)}
+    keys = ("kind", "status", "error", "params", "suggested", "metrics", "objectives")
+
+    def by_number(out):
+        records = [r for r in journal(out) if r["kind"] != "header"]  # the default is -1
+        return {r["number"]: {key: r.get(key) for key in keys} for r in records}
+
+    assert sorted(by_number(local)) == list(range(-1, 6))
+    assert by_number(pooled) == by_number(local)
+    assert {r["status"] for r in trials(local)} == {"ok", "failed"}
 
 
 KILL_SCRIPT = textwrap.dedent(
