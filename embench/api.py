@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
+from embench.data.split import Split
 from embench.embedding import BudgetExceeded, ContractError, Embedding
 from embench.space import Dimension
 
@@ -209,6 +210,9 @@ class Metric(Generic[OptionsT]):
     query across configurations (for paired tests). ``requires`` names song-table columns the
     metric reads (e.g. ``{"genre"}``). ``neighbours`` says which songs' top-k neighbours
     ``compute`` reads through ``ctx.song_neighbours`` (None: none).
+
+    ``flags`` (optional) declares flags the metric adds to the report's neighbour explorer
+    (flag key -> one-line description); ``flag_pairs`` then computes them.
     """
 
     name: ClassVar[str]
@@ -216,6 +220,7 @@ class Metric(Generic[OptionsT]):
     values: ClassVar[dict[str, Value]] = {}
     query_keys: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[frozenset[str]] = frozenset()
+    flags: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -236,6 +241,22 @@ class Metric(Generic[OptionsT]):
 
     def compute(self, ctx: EvalContext, options: OptionsT) -> MetricResult:  # pragma: no cover
         raise NotImplementedError
+
+    def flag_pairs(
+        self,
+        dataset: Dataset,
+        split: Split,
+        options: OptionsT,
+        first: np.ndarray,
+        second: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The declared ``flags`` of the song pairs ``(first[i], second[i])`` (dataset song
+        indices; a song and one of its neighbours in some configuration): one boolean array
+        per flag key, of the pairs' length. A flag is a property of the pair in the data, not
+        of an embedding. Called once per run, after training (see
+        :mod:`embench.report.explorer`); the default declares and returns none.
+        """
+        return {}
 
 
 class DatasetLoader(Generic[OptionsT]):

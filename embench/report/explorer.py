@@ -333,7 +333,7 @@ def metric_flags(
     values: dict[str, np.ndarray] = {}
     taken = {f.key for f in CORE_FLAGS}
     for name, metric, options in metrics:
-        declared = dict(getattr(metric, "flags", None) or {})
+        declared = dict(metric.flags or {})  # Metric.flags: key -> description
         if not declared:
             continue
         who = f"metric '{name}' ({type(metric).__module__}.{type(metric).__qualname__})"
@@ -836,7 +836,7 @@ def neighbour_tables(
     out = []
     for name, folder in folders.items():
         vectors, positions = read_embedding(folder, index)
-        neighbour, cosine = top_neighbours(vectors, positions, [song], len(catalogue), k)
+        neighbour, cosine = top_neighbours(vectors, positions, np.array([song]), len(catalogue), k)
         found = neighbour[0][neighbour[0] >= 0]
         computed = core_flags(catalogue, np.full(len(found), song), found, None)
         rows = []

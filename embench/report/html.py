@@ -307,7 +307,8 @@ def popularity_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
     ]
     if not with_table:
         return "", []
-    default = run.default_name if run.default_name in with_table else with_table[0]
+    named = run.default_name
+    default: str = named if named is not None and named in with_table else with_table[0]
     why = "chosen"
     if best is None:
         best, why = best_configuration(run, with_table, exclude=default), "the highest HitRate"
@@ -342,7 +343,8 @@ def play_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
     present = [n for n in names if (frame["configuration"] == n).any()]
     if not present:
         return "", []
-    default = run.default_name if run.default_name in present else present[0]
+    named = run.default_name
+    default: str = named if named is not None and named in present else present[0]
     if best not in present:
         best = best_configuration(run, present, exclude=default)
     shown = [default] + ([best] if best and best != default else [])
@@ -484,7 +486,7 @@ EXPLORER_SCRIPT = r"""
   }
   function pick(i) {
     current = i;
-    search.value = label(data.seeds[i]);
+    search.value = "";  // the song shows below; the box is ready for the next search
     list.replaceChildren();
     render();
   }
