@@ -12,11 +12,13 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import make_split
+from embench.errors import ConfigError
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -139,3 +141,19 @@ def test_the_default_fractions_are_98_1_1():
     dataset, _ = tiny(1000)
     split = make_split(dataset)
     assert (len(split.train_ids), len(split.validation_ids), len(split.test_ids)) == (980, 10, 10)
+
+
+@pytest.mark.parametrize(
+    ("fractions", "rate"),
+    [
+        ((0.5, 0.3, 0.3), 1.0),  # sums to 1.1
+        ((1.1, -0.1, 0.0), 1.0),  # a negative share
+        ((0.8, 0.1, 0.1), 0.0),
+        ((0.8, 0.1, 0.1), -0.5),
+        ((0.8, 0.1, 0.1), 1.5),
+    ],
+)
+def test_bad_fractions_and_rates_are_config_errors(fractions, rate):
+    dataset, _ = tiny()
+    with pytest.raises(ConfigError):
+        make_split(dataset, fractions, seed=0, subsample=rate)
