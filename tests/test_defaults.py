@@ -169,6 +169,9 @@ def metric_options(name: str):
 def test_the_paper_s_metric_defaults():
     assert metric_options("next_song").k == 100
     assert metric_options("hardneg").k == 100
+    # The paper's footnote: chance pairs have chi2 below 1e-7 x the song occurrences.
+    assert metric_options("hardneg").threshold == "paper"
+    assert metric_options("hardneg").chi2_rate == 1e-7
     assert metric_options("vrc_genre").normalise is True
     assert metric_options("vrc_artist").normalise is True
     assert metric_options("vrc_artist").min_songs == 2
