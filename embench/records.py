@@ -16,7 +16,14 @@ import math
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from embench.errors import DataError
 from embench.io import to_jsonable
@@ -87,13 +94,17 @@ class Record(BaseModel):
         except ValidationError as exc:
             raise RecordError(f"{where}: bad {cls.label}: {validation_message(exc)}") from None
 
-    def to_json(self) -> dict[str, Any]:
-        """The record as written: plain JSON values, NaN as ``null``, unset optional keys left out."""
-        data = self.model_dump()
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_optional(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
         for key in self.optional:
             if data.get(key) is None:
                 data.pop(key, None)
-        return to_jsonable(data)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written: plain JSON values, NaN as ``null``, unset optional keys left out."""
+        return to_jsonable(self.model_dump())
 
 
 class StudyHeader(Record):

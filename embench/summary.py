@@ -12,7 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from embench.errors import DataError
 from embench.io import read_json, to_jsonable, write_json
@@ -34,12 +40,17 @@ class SummaryModel(BaseModel):
     model_config = ConfigDict(extra="allow")
     optional: ClassVar[frozenset[str]] = frozenset()
 
-    def to_json(self) -> dict[str, Any]:
-        data = self.model_dump()
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_optional(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
         for key in self.optional:
             if data.get(key) is None:
                 data.pop(key, None)
-        return to_jsonable(data)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, NaN as ``null``; unset optional keys left out at every level."""
+        return to_jsonable(self.model_dump())
 
 
 class ConfigurationResult(SummaryModel):

@@ -313,6 +313,9 @@ def test_summary_round_trips_through_disk(tmp_path):
     assert read.studies["search"].skipped == 0 and read.to_json()["fingerprint"] == {"data": "abc"}
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["format_version"] == FORMAT_VERSION and "source" not in on_disk
+    assert on_disk == read.to_json()
+    broken = on_disk["configurations"][1]  # not scored: no metrics key at all, at any level
+    assert "metrics" not in broken and "tables" not in broken and broken["error"] == "boom"
 
 
 @pytest.mark.parametrize(
