@@ -16,6 +16,7 @@ float32 vectors); whether they make an embedding of a catalogue is decided here.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +38,10 @@ __all__ = [
     "few",
     "implements",
     "validate_dimension",
+    "accept_flag_pairs",
     "validate_embedder_class",
+    "validate_flag_pairs",
+    "validate_flags",
     "validate_embedding",
     "validate_metric_class",
     "validate_metric_result",
@@ -47,6 +51,7 @@ __all__ = [
 ]
 
 SHOWN = 5
+FLAG_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def describe(kind: str, name: str, origin: Origin | None = None) -> str:
@@ -195,6 +200,51 @@ def validate_metric_class(cls: type) -> None:
     requires = cls.requires
     if not isinstance(requires, set | frozenset) or not all(isinstance(r, str) for r in requires):
         raise ContractError(f"requires must be a set of song-table columns, found {requires!r}")
+    if validate_flags(cls.flags) and not implements(cls, Metric, "flag_pairs"):
+        raise ContractError("declares flags but does not implement flag_pairs")
+
+
+def validate_flags(flags: object) -> dict[str, str]:
+    """``Metric.flags``: lower_snake_case flag keys -> one-line descriptions. Returns them."""
+    if not isinstance(flags, dict):
+        raise ContractError(f"flags must be a dict (key -> description), found {flags!r}")
+    for key, description in flags.items():
+        if not isinstance(key, str) or not FLAG_KEY.match(key):
+            raise ContractError(f"declares flag {key!r}: keys are lower_snake_case")
+        if not isinstance(description, str):
+            raise ContractError(f"flag '{key}' needs a description (str), found {description!r}")
+    return flags
+
+
+def validate_flag_pairs(
+    result: object, declared: Iterable[str], pairs: int
+) -> dict[str, np.ndarray]:
+    """What ``flag_pairs`` returns for ``pairs`` song pairs: exactly the declared flags, each a
+    boolean array with one entry per pair. Returns the arrays."""
+    declared = sorted(declared)
+    if not isinstance(result, dict) or sorted(result) != declared:
+        got = sorted(result) if isinstance(result, dict) else type(result).__name__
+        raise ContractError(f"flag_pairs returned {got}, expected the declared flags {declared}")
+    masks = {}
+    for key in declared:
+        mask = np.asarray(result[key])
+        if mask.dtype != bool or mask.shape != (pairs,):
+            raise ContractError(
+                f"flag '{key}' must be a boolean array of shape {(pairs,)}, "
+                f"got {mask.dtype} {mask.shape}"
+            )
+        masks[key] = mask
+    return masks
+
+
+def accept_flag_pairs(
+    result: object, declared: Iterable[str], pairs: int, who: str
+) -> dict[str, np.ndarray]:
+    """:func:`validate_flag_pairs` of what ``who`` returned, as a PluginError naming it."""
+    try:
+        return validate_flag_pairs(result, declared, pairs)
+    except ContractError as exc:
+        raise PluginError(f"{who}: {exc}") from exc
 
 
 def validate_neighbour_request(request: object, n_songs: int) -> NeighbourRequest | None:

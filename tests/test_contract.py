@@ -265,3 +265,23 @@ def test_a_benchmark_naming_a_misdeclared_plugin_fails_before_training(tmp_path,
         with pytest.raises(PluginError, match=re.escape(message)):
             load_benchmark(write_benchmark(tmp_path, base + tail))
     load_benchmark(write_benchmark(tmp_path, base + 'embedder = "random"\n[metrics.first]\n'))
+
+
+def test_flag_rules():
+    assert contract.validate_flags({"both_odd": "both songs odd"}) == {"both_odd": "both songs odd"}
+    with pytest.raises(embench.ContractError, match="declares flag 'Odd': keys are lower_snake"):
+        contract.validate_flags({"Odd": "x"})
+    with pytest.raises(embench.ContractError, match="flag 'odd' needs a description"):
+        contract.validate_flags({"odd": 1})
+    with pytest.raises(embench.ContractError, match="declares flags but does not implement"):
+        contract.validate_metric_class(metric_with(flags={"odd": "odd songs"}))
+    ok = np.array([True, False])
+    assert contract.validate_flag_pairs({"odd": ok}, ["odd"], 2)["odd"] is not None
+    for result, message in [
+        ({"odd": ok, "even": ok}, "returned ['even', 'odd'], expected the declared flags ['odd']"),
+        ([ok], "flag_pairs returned list, expected"),
+        ({"odd": ok.astype(int)}, "flag 'odd' must be a boolean array of shape (2,), got int64"),
+        ({"odd": ok[:1]}, "flag 'odd' must be a boolean array of shape (2,), got bool (1,)"),
+    ]:
+        with pytest.raises(embench.ContractError, match=re.escape(message)):
+            contract.validate_flag_pairs(result, ["odd"], 2)

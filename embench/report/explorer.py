@@ -53,6 +53,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embench import contract
+from embench.embedding import ContractError
 from embench.errors import ConfigError, DataError, PluginError
 from embench.io import write_json, write_parquet
 from embench.neighbours import exact_top_k, normalise
@@ -64,7 +66,6 @@ MAP = "map.parquet"
 META = "explorer.json"
 TOP_GENRES = 8  # genres the default sample is stratified over (and coloured on the map)
 POPULAR_SHARE = 0.2  # a genre's most played fifth of songs is its "popular" stratum
-FLAG_KEY = r"^[a-z][a-z0-9_]*$"
 
 
 @dataclass(frozen=True)
@@ -327,8 +328,6 @@ def metric_flags(
     metrics: list, dataset: Any, split: Any, first: np.ndarray, second: np.ndarray
 ) -> tuple[list[Flag], dict[str, np.ndarray]]:
     """Ask each metric of the benchmark for its flags of the pairs; check what it returns."""
-    import re
-
     flags: list[Flag] = []
     values: dict[str, np.ndarray] = {}
     taken = {f.key for f in CORE_FLAGS}
@@ -337,29 +336,21 @@ def metric_flags(
         if not declared:
             continue
         who = f"metric '{name}' ({type(metric).__module__}.{type(metric).__qualname__})"
+        try:
+            contract.validate_flags(declared)
+        except ContractError as exc:
+            raise PluginError(f"{who} {exc}") from None
         for key in declared:
-            if not isinstance(key, str) or not re.match(FLAG_KEY, key):
-                raise PluginError(f"{who} declares flag {key!r}: keys are lower_snake_case")
             if key in taken:
                 raise PluginError(f"{who} declares flag '{key}', which another flag already uses")
         try:
             result = metric.flag_pairs(dataset, split, options, first, second)
         except Exception as exc:
             raise PluginError(f"{who} raised in flag_pairs: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(result, dict) or set(result) != set(declared):
-            got = sorted(result) if isinstance(result, dict) else type(result).__name__
-            raise PluginError(
-                f"{who}: flag_pairs returned {got}, expected the declared flags {sorted(declared)}"
-            )
+        masks = contract.accept_flag_pairs(result, declared, len(first), who)
         for key, description in declared.items():
-            mask = np.asarray(result[key])
-            if mask.dtype != bool or mask.shape != first.shape:
-                raise PluginError(
-                    f"{who}: flag '{key}' must be a boolean array of shape {first.shape}, "
-                    f"got {mask.dtype} {mask.shape}"
-                )
             flags.append(Flag(key, key.replace("_", " "), str(description), f"metric {name}"))
-            values[key] = mask
+            values[key] = masks[key]
             taken.add(key)
     return flags, values
 
