@@ -189,7 +189,9 @@ def _check(entry: Entry, kind: str, options, seed: int, raise_on_error: bool) ->
 
 
 # -- plugin lookup and options -----------------------------------------------------------------
-def _entry(plugin: type | str, kind: str, plugins: Plugins | None) -> Entry:
+def _entry(
+    plugin: type[Embedder] | type[Metric] | str, kind: str, plugins: Plugins | None
+) -> Entry:
     """The registry entry of a registered name, or of a class validated as the registry would."""
     if isinstance(plugin, str):
         return find_entry(plugins or get_plugin_manager(), plugin, kind)[0]

@@ -73,7 +73,7 @@ def implements(cls: type, base: type, method: str) -> bool:
 
 
 # -- embedders -------------------------------------------------------------------------------
-def validate_embedder_class(cls: type) -> None:
+def validate_embedder_class(cls: type[Embedder]) -> None:
     """An embedder class implements ``fit`` and has a dict ``search_space``."""
     if not implements(cls, Embedder, "fit"):
         raise ContractError("does not implement fit(corpus, params, *, seed, threads, monitor)")
@@ -81,7 +81,7 @@ def validate_embedder_class(cls: type) -> None:
         raise ContractError(f"search_space must be a dict, found {type(cls.search_space).__name__}")
 
 
-def validate_dimension(cls: type, key: str, options: BaseModel | None = None) -> None:
+def validate_dimension(cls: type[Embedder], key: str, options: BaseModel | None = None) -> None:
     """``search_space[key]`` is a Dimension over an option; with ``options``, its low, middle and
     high values validate as that option (the other options as in ``options``)."""
     fields = list(cls.Options.model_fields)
@@ -111,7 +111,7 @@ def validate_dimension(cls: type, key: str, options: BaseModel | None = None) ->
             ) from None
 
 
-def validate_search_space(cls: type, options: BaseModel | None = None) -> None:
+def validate_search_space(cls: type[Embedder], options: BaseModel | None = None) -> None:
     """:func:`validate_embedder_class` and :func:`validate_dimension` of every searchable key."""
     validate_embedder_class(cls)
     for key in cls.search_space:
@@ -168,7 +168,7 @@ def accept_embedding(embedding: object, n_songs: int, who: str) -> Embedding:
 
 
 # -- metrics ---------------------------------------------------------------------------------
-def validate_metric_class(cls: type) -> None:
+def validate_metric_class(cls: type[Metric]) -> None:
     """A metric class: implements ``compute``; ``values`` declares at least one key, each an
     :class:`~embench.api.Value`; ``query_keys`` and ``requires`` name columns."""
     if not implements(cls, Metric, "compute"):
@@ -280,7 +280,7 @@ def _number(value: object) -> bool:
 
 
 def validate_metric_result(
-    result: object, metric: type | Metric, *, allow_nan: bool = True
+    result: object, metric: type[Metric] | Metric, *, allow_nan: bool = True
 ) -> MetricResult:
     """A :class:`MetricResult` keeping ``metric``'s declaration. Returns it.
 
@@ -351,7 +351,7 @@ def validate_metric_result(
 
 
 def accept_metric_result(
-    result: object, metric: type | Metric, who: str, *, allow_nan: bool = True
+    result: object, metric: type[Metric] | Metric, who: str, *, allow_nan: bool = True
 ) -> MetricResult:
     """:func:`validate_metric_result` of what ``who`` returned, as a PluginError naming it."""
     try:
@@ -360,7 +360,7 @@ def accept_metric_result(
         raise PluginError(f"{who} returned an invalid result: {exc}") from exc
 
 
-def validate_unique_values(metrics: Iterable[tuple[str, type | Metric]]) -> None:
+def validate_unique_values(metrics: Iterable[tuple[str, type[Metric] | Metric]]) -> None:
     """No value key is declared by two of ``(name, metric)``: results are merged by key."""
     owner: dict[str, str] = {}
     for name, metric in metrics:
@@ -370,11 +370,13 @@ def validate_unique_values(metrics: Iterable[tuple[str, type | Metric]]) -> None
             owner[key] = name
 
 
-def accept_class(kind: str, entry: Entry) -> None:
+def accept_class(kind: str, entry: Entry[Any]) -> None:
     """The class rules of a registered ``embedder`` or ``metric`` (``kind``), as a PluginError
     naming the plugin: checked when a benchmark names the plugin, before any training."""
-    validate = validate_search_space if kind == "embedder" else validate_metric_class
     try:
-        validate(entry.cls)
+        if kind == "embedder":
+            validate_search_space(entry.cls)
+        else:
+            validate_metric_class(entry.cls)
     except ContractError as exc:
         raise PluginError(f"{describe(kind, entry.name, entry.origin)}: {exc}") from exc
