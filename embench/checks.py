@@ -1,15 +1,8 @@
 """Checks of one embedder or metric on a tiny dataset, for plugin authors' tests and the CLI.
 
-In the manner of scikit-learn's ``check_estimator``::
-
-    from embench.checks import check_embedder, check_metric
-
-    def test_my_embedder():
-        check_embedder(MyEmbedder)                     # raises CheckFailed on a contract break
-
-    def test_my_metric():
-        report = check_metric("my-metric", {"k": 10})  # by registered name, with options
-        assert not report.warnings
+In the manner of scikit-learn's ``check_estimator``: ``check_embedder(MyEmbedder)`` in a test
+raises :class:`CheckFailed` on a contract break; ``check_metric("my-metric", {"k": 10})``
+checks a registered metric with options and returns the :class:`CheckReport` (warnings too).
 
 An embedder is fitted on :func:`~embench.data.tiny.make_tiny_dataset` (split 80/10/10) through
 the harness's own :func:`embench.trial.train`, twice with the same seed and once with a time
