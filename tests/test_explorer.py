@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import embench
 from embench.cli import main
 from embench.data.split import make_split
 from embench.data.tiny import make_tiny_dataset
 from embench.embedding import Embedding
+from embench.errors import PluginError
 from embench.plugins import temporary_plugin
 from embench.report import explorer
 from embench.report.html import REPORT
@@ -359,3 +361,106 @@ def test_neighbours_of_a_run_without_an_explorer_export(run_dir, tmp_path, capsy
     assert table["song"]["title"] is None  # no song table: ids, artists and genres only
     assert set(table["neighbours"][0]["flags"]) == {"same_artist", "same_genre"}
     assert load_run(copy, journals=False).name == "explore"
+
+
+# -- flags contributed by metrics ----------------------------------------------------------------
+class OddPair:
+    """A metric contributing one flag: both songs of the pair have an odd index."""
+
+    flags = {"both_odd": "both songs have an odd index"}
+
+    def __init__(self, result=None):
+        self.result = result
+
+    def flag_pairs(self, dataset, split, options, first, second):
+        if self.result is not None:
+            return self.result(first)
+        return {"both_odd": (first % 2 == 1) & (second % 2 == 1)}
+
+
+def small_export(tmp_path, metrics):
+    dataset = make_tiny_dataset(40, 120, seed=1)
+    split = make_split(dataset, FRACTIONS, seed=1)
+    songs = np.unique(split.train.songs)
+    vectors = np.random.default_rng(0).normal(size=(len(songs), 4))
+    return explorer.export_explorer(
+        tmp_path,
+        {"a": Embedding(songs, vectors)},
+        dataset,
+        split,
+        metrics=metrics,
+        settings=explorer.Settings(sample=6, k=4, map_songs=0),
+        seed=1,
+        part="test",
+    )
+
+
+def test_a_metric_adds_its_flag_to_the_export(tmp_path):
+    small_export(tmp_path, [("odd", OddPair(), None)])
+    found = explorer.load_explorer(tmp_path)
+    assert found.flags[-1] == {
+        "key": "both_odd",
+        "label": "both odd",
+        "description": "both songs have an odd index",
+        "source": "metric odd",
+    }
+    table = found.neighbours
+    odd = lambda ids: ids.str[1:].astype(int) % 2 == 1  # noqa: E731 (song "sN" has index N)
+    assert (table["both_odd"] == (odd(table.song_id) & odd(table.neighbour_id))).all()
+    assert 0 < table["both_odd"].sum() < len(table)
+    assert found.map.empty  # map_songs = 0: no map
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        (OddPair(lambda first: {"odd": first > 0}), "flag_pairs returned ['odd'], expected"),
+        (OddPair(lambda first: {"both_odd": first}), "must be a boolean array of shape"),
+        (OddPair(lambda first: {"both_odd": np.ones(1, bool)}), "must be a boolean array"),
+        (OddPair(lambda first: 1 / 0), "raised in flag_pairs: ZeroDivisionError"),
+    ],
+)
+def test_a_metric_breaking_the_flag_contract_is_named(tmp_path, metric, message):
+    with pytest.raises(PluginError, match=re.escape(message)) as caught:
+        small_export(tmp_path, [("odd", metric, None)])
+    assert "metric 'odd'" in str(caught.value)
+
+
+def test_a_metric_flag_may_not_take_a_core_flags_key(tmp_path):
+    clash = OddPair()
+    clash.flags = {"same_genre": "mine"}
+    with pytest.raises(PluginError, match="declares flag 'same_genre', which another flag"):
+        small_export(tmp_path, [("odd", clash, None)])
+
+
+class BrokenFlags(embench.Metric):
+    """Scores nothing; its flags raise (tests only)."""
+
+    name = "broken_flags"
+    values = {"zero": embench.Value("max")}
+    flags = {"broken": "never computed"}
+
+    def compute(self, ctx, options):
+        return embench.MetricResult(values={"zero": 0.0})
+
+    def flag_pairs(self, dataset, split, options, first, second):
+        raise RuntimeError("no flags today")
+
+
+class BrokenFlagsPlugin:
+    @embench.hookimpl
+    def register_metrics(self, register):
+        register(BrokenFlags)
+
+
+def test_an_export_that_fails_is_a_warning_not_a_lost_run(tmp_path, test_plugin, capsys):
+    text = EXPLORER_BENCHMARK.replace("[report]", "[metrics.broken_flags]\n\n[report]")
+    bench = write_benchmark(tmp_path, text)
+    with temporary_plugin("broken-flags", BrokenFlagsPlugin()):
+        assert main(["run", str(bench), "--output", str(tmp_path / "out")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "neighbour explorer not written (PluginError: metric 'broken_flags'" in err
+    assert "raised in flag_pairs: RuntimeError: no flags today" in err
+    assert (tmp_path / "out" / "summary.json").exists()
+    assert not (tmp_path / "out" / "explorer" / "explorer.json").exists()
+    assert "has no <code>explorer/</code> export" in (tmp_path / "out" / REPORT).read_text()

@@ -141,8 +141,12 @@ def test_run_writes_a_self_contained_report_with_png_files_beside_it(run_dir):
     }
     for section in ("results-table", "dataset-table", "studies-table", "scale-table"):
         assert f'id="{section}"' in page
-    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing fetched from a network
-    assert "<script" not in page
+    assert not re.search(r"(src|href)=[\"'](https?:)?//", page)  # nothing fetched from a network
+    # the explorer's scripts are inline: its data block and plain JavaScript, no src
+    assert re.findall(r"<script[^>]*>", page) == [
+        "<script type='application/json' id='explorer-data'>",
+        "<script>",
+    ]
     assert not list(run_dir.rglob("*.tmp"))
 
 
