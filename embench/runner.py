@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from embench.benchmark import Benchmark, Configuration
+from embench.config import ScaleSection
 from embench.data.dataset import Dataset
 from embench.data.split import Split, make_split
 from embench.data.stats import dataset_stats
@@ -57,22 +58,36 @@ class Runner:
         self.console = console or Console(stderr=True)
         self.threads = threads or benchmark.config.benchmark.threads
         self.fail_fast = fail_fast
-        self.dataset: Dataset | None = None
-        self.split: Split | None = None
+        self._dataset: Dataset | None = None
+        self._split: Split | None = None
         self.summary: RunSummary | None = None
 
     def prepare(self) -> None:
         """Load the dataset and split it (seeded)."""
         config = self.benchmark.config
         with self.console.status(f"loading dataset '{config.dataset.plugin}'"):
-            self.dataset = self.benchmark.load_dataset()
-        check_settings(self.dataset, Settings.of(config.report))  # [report] songs, before training
-        self.split = make_split(
-            self.dataset,
+            self._dataset = self.benchmark.load_dataset()
+        check_settings(self._dataset, Settings.of(config.report))  # [report] songs, before training
+        self._split = make_split(
+            self._dataset,
             config.split.fractions,
             seed=self.benchmark.seed,
             subsample=config.split.subsample,
         )
+
+    @property
+    def dataset(self) -> Dataset:
+        """The benchmark's dataset (loaded by :meth:`prepare`)."""
+        if self._dataset is None:
+            raise RuntimeError("Runner.prepare() loads the dataset; call it first")
+        return self._dataset
+
+    @property
+    def split(self) -> Split:
+        """The benchmark's split of the dataset (made by :meth:`prepare`)."""
+        if self._split is None:
+            raise RuntimeError("Runner.prepare() splits the dataset; call it first")
+        return self._split
 
     def run_configuration(
         self, configuration: Configuration, progress: Progress, part: str
@@ -101,7 +116,7 @@ class Runner:
         Returns the summary as written (its JSON form); :attr:`summary` holds the typed one.
         """
         started = datetime.now(UTC)
-        if self.dataset is None:
+        if self._dataset is None:
             self.prepare()
         part = self.benchmark.config.evaluation.part
         outcomes: list[TrialOutcome] = []
@@ -115,7 +130,7 @@ class Runner:
                 studies[plan.name] = result.summary()
                 outcomes += self.final_evaluation(plan, result, progress, part)
             if self.benchmark.config.scale:
-                scale = self.run_scale(budget, progress, part)
+                scale = self.run_scale(self.benchmark.config.scale, budget, progress, part)
         self.summary = self.write(outcomes, part, started, studies=studies, scale=scale)
         write_explorer_after_run(  # explorer/: the report's neighbour explorer and song map
             self.output,
@@ -168,12 +183,12 @@ class Runner:
             outcomes.append(outcome)
         return outcomes
 
-    def run_scale(self, budget, progress, part: str) -> list[ScaleResult]:
+    def run_scale(self, section: ScaleSection, budget, progress, part: str) -> list[ScaleResult]:
         """The studies on subsamples of the training sequences (the paper's Table 6)."""
         config = self.benchmark.config
-        names = config.scale.studies or [p.name for p in self.benchmark.studies]
+        names = section.studies or [p.name for p in self.benchmark.studies]
         rows = []
-        for rate in config.scale.rates:
+        for rate in section.rates:
             split = make_split(
                 self.dataset, config.split.fractions, seed=self.benchmark.seed, subsample=rate
             )

@@ -23,7 +23,7 @@ from embench.executors import make_executor
 from embench.io import to_jsonable
 from embench.journal import FILENAME, Journal
 from embench.pareto import non_dominated
-from embench.records import StudyHeader, TrialRecord, TrialStatus
+from embench.records import Number, StudyHeader, TrialRecord, TrialStatus
 from embench.summary import BestTrial, DefaultSummary, StudySummary
 from embench.trial import train_and_evaluate
 
@@ -112,8 +112,8 @@ class StudyResult:
 
 
 def objective_values(
-    plan: StudyPlan, metrics: dict[str, float | None], default: TrialRecord | None
-) -> list[float]:
+    plan: StudyPlan, metrics: dict[str, Number | None], default: TrialRecord | None
+) -> list[Number | None]:
     """The study's objectives for ``metrics`` (as the user reads them, not yet negated).
 
     ``default``: the default's record (the reference of a scalarised objective's rVRC); None
@@ -131,7 +131,7 @@ def objective_values(
     return [values.get(o.key, math.nan) for o in plan.objectives]
 
 
-def to_minimise(plan: StudyPlan, values: list[float | None]) -> list[float]:
+def to_minimise(plan: StudyPlan, values: list[Number | None]) -> list[float]:
     """``values`` as minimisation objectives (``None`` read as NaN)."""
     out = [math.nan if v is None else v for v in values]
     return [-v if o.direction == "max" else v for o, v in zip(plan.objectives, out, strict=True)]
@@ -264,7 +264,7 @@ class Study:
                     record.objectives = (
                         objective_values(self.plan, record.metrics, default)
                         if record.status == TrialStatus.OK
-                        else [math.nan] * len(self.plan.objectives)
+                        else [None] * len(self.plan.objectives)
                     )
                     self.journal.append(record)
                     trials.append(record)

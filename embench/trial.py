@@ -50,7 +50,14 @@ class TrialOutcome:
 
     def result(self) -> ConfigurationResult:
         """Its row of the results table (``summary.json``'s ``configurations``)."""
-        scored = self.evaluation is not None
+        metrics = tables = None
+        if self.evaluation is not None:
+            metrics = to_jsonable(self.evaluation.values)
+            tables = {
+                f"{metric}.{name}": table.to_dict(orient="split")
+                for metric, result in self.evaluation.results.items()
+                for name, table in result.tables.items()
+            }
         return ConfigurationResult(
             name=self.name,
             embedder=self.embedder,
@@ -60,14 +67,8 @@ class TrialOutcome:
             study=self.study,
             train_seconds=round(self.train_seconds, 3),
             eval_seconds={k: round(v, 3) for k, v in self.eval_seconds.items()},
-            metrics=to_jsonable(self.metrics) if scored else None,
-            tables={
-                f"{metric}.{name}": table.to_dict(orient="split")
-                for metric, result in self.evaluation.results.items()
-                for name, table in result.tables.items()
-            }
-            if scored
-            else None,
+            metrics=metrics,
+            tables=tables,
         )
 
 
@@ -139,23 +140,25 @@ def train_and_evaluate(
     try:
         if on_stage:
             on_stage("train")
+        embedding = None
         try:
-            outcome.embedding = train(
+            embedding = train(
                 configuration, split, dataset, seed=seed, threads=threads, monitor=monitor
             )
         except BudgetExceeded as exc:
             outcome.status, outcome.error = TrialStatus.INFEASIBLE, f"over the time budget ({exc})"
         outcome.train_seconds = time.perf_counter() - start
+        outcome.embedding = embedding
         if outcome.status == TrialStatus.OK and over_budget():
             outcome.status = TrialStatus.INFEASIBLE
             outcome.error = f"training took {outcome.train_seconds:.1f}s > {time_limit:.1f}s"
-        if outcome.status == TrialStatus.OK:
+        if outcome.status == TrialStatus.OK and embedding is not None:
             if on_stage:
                 on_stage("evaluate")
             ctx = EvalContext(
                 dataset=dataset,
                 split=split,
-                embedding=outcome.embedding,
+                embedding=embedding,
                 part=part,
                 seed=seed,
                 threads=threads,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from embench.errors import ConfigError, EmbenchError, did_you_mean
@@ -85,20 +86,23 @@ def pairing_problem(a: Run, b: Run) -> str | None:
 
 def paired_values(a: Run, b: Run, configuration: str, info: MetricInfo):
     """Aligned per-query arrays of ``configuration`` in A and in B, or a reason why not."""
+    column = info.column
+    if column is None:
+        return None, "no per-query values"
     frames = []
     for label, run in (("A", a), ("B", b)):
         frame = run.per_query(info.metric)
         if frame is None:
             return None, f"{run.path}/per_query/{info.metric}.parquet is missing"
-        missing = [c for c in (info.column, *info.keys) if c not in frame]
+        missing = [c for c in (column, *info.keys) if c not in frame]
         if missing:
             return None, f"{run.path}/per_query/{info.metric}.parquet lacks {missing}"
         rows = frame[frame["configuration"] == configuration]
         if not len(rows):
             return None, f"no per-query values of '{configuration}' in {run.path}"
         rows = rows.assign(configuration=label)
-        frames.append(rows[["configuration", *info.keys, info.column]])
-    arrays = per_query_arrays(pd.concat(frames, ignore_index=True), info.column, info.keys)
+        frames.append(rows[["configuration", *info.keys, column]])
+    arrays = per_query_arrays(pd.concat(frames, ignore_index=True), column, info.keys)
     if set(arrays) != {"A", "B"}:
         return None, "no common queries"
     return arrays, None
@@ -178,7 +182,7 @@ def compare_runs(
                     row["n"], row["mean_difference"] = test.n, test.mean_difference
                     tests.append((len(rows), test))
             rows.append(row)
-    corrected = bonferroni([t.p_value for _, t in tests]) if tests else []
+    corrected: list[float] = list(bonferroni([t.p_value for _, t in tests])) if tests else []
     for (index, test), p in zip(tests, corrected, strict=True):
         row = rows[index]
         row["p"] = float(p)
@@ -208,7 +212,7 @@ def compare_runs(
 
 def comparison_table(comparison: Comparison, a: Run, b: Run) -> Table:
     table = Table(title=f"A: {a.path}  vs  B: {b.path}")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("configuration", "left"),
         ("metric", "left"),
         ("A", "right"),
@@ -218,7 +222,8 @@ def comparison_table(comparison: Comparison, a: Run, b: Run) -> Table:
         ("p (Bonferroni)", "right"),
         ("better", "center"),
         ("note", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for row in comparison.table.itertuples():
         arrow = {"max": " \u2191", "min": " \u2193"}.get(row.direction or "", "")
