@@ -178,7 +178,7 @@ class BenchmarkConfig(Section):
     )
     configuration: list[ConfigurationSection] = Field(min_length=1)
     metrics: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {"next_song": {}},
+        default_factory=lambda: {"next_song": dict[str, Any]()},
         description="metric plugins to compute, by name, with their options",
     )
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
