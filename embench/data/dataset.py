@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import pandas as pd
 from embench.errors import DataError
 
 SONG_COLUMNS = ("song_id", "title", "artist", "genre")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,6 +22,9 @@ class Sequences:
 
     ``song_ids``, when set, names every song index (the dataset's ``song_id`` column): the
     training corpus carries it so an embedder can match songs to outside data by id.
+
+    The arrays are treated as immutable: :meth:`digest` and :meth:`memo` remember what was
+    derived from them (corpus statistics, a training file) for the life of the object.
     """
 
     indptr: np.ndarray
@@ -34,6 +40,36 @@ class Sequences:
             raise ValueError("malformed CSR sequences: decreasing indptr")
         object.__setattr__(self, "indptr", indptr)
         object.__setattr__(self, "songs", songs)
+        object.__setattr__(self, "_memo", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What was derived stays behind: a pickled corpus (a Dask worker's copy) recomputes it.
+        state = dict(self.__dict__)
+        state["_memo"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def digest(self) -> str:
+        """A hex digest of the sequences (the song indices and where sequences start): equal
+        corpora have equal digests, in any process. Computed once per object."""
+        return self.memo(("digest",), self._compute_digest)
+
+    def _compute_digest(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.int64(len(self.indptr)).tobytes())
+        h.update(memoryview(self.indptr).cast("B"))
+        h.update(memoryview(self.songs).cast("B"))
+        return h.hexdigest()
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` for the life of this object: statistics of a
+        training corpus are computed once and reused by every trial (in this process)."""
+        store = self._memo
+        if key not in store:
+            store[key] = compute()
+        return store[key]
 
     @classmethod
     def from_lists(cls, sequences: Sequence[Sequence[int]]) -> Sequences:
