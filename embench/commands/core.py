@@ -67,11 +67,10 @@ def run_plugins(args: argparse.Namespace) -> int:
             first = doc[0] if doc else ""
             table.add_row(kind, entry.name, origin.plugin, origin.package, origin.version, first)
     for command in sorted(plugins.commands, key=lambda c: c.name):
-        origin = command.origin
+        origin, help_text = command.origin, command.command.help
         table.add_row(
-            "command", command.name, origin.plugin, origin.package, origin.version,
-            command.command.help,
-        )  # fmt: skip
+            "command", command.name, origin.plugin, origin.package, origin.version, help_text
+        )
     print_full(table)
     return 0
 
