@@ -121,12 +121,12 @@ class HardNegOptions(embench.Options):
 class BigramStatistics:
     """Co-occurrence counts and chi-squared statistics of every unordered pair of distinct songs.
 
-    Pairs are sorted by ``first * n_songs + second`` with ``first < second``.
+    A pair ``first < second`` is the int64 key ``first * n_songs + second``; ``keys`` is sorted
+    (no Python object per pair).
     """
 
     n_songs: int
-    first: np.ndarray  # int64
-    second: np.ndarray  # int64
+    keys: np.ndarray  # int64, sorted
     count: np.ndarray  # int64 co-occurrences
     chi2: np.ndarray  # float64, NaN when undefined
     marginal: np.ndarray  # int64: directed bigrams starting with each song
@@ -134,8 +134,12 @@ class BigramStatistics:
     n_events: int  # song occurrences of the corpus
 
     @property
-    def keys(self) -> np.ndarray:
-        return self.first * self.n_songs + self.second
+    def first(self) -> np.ndarray:
+        return self.keys // self.n_songs
+
+    @property
+    def second(self) -> np.ndarray:
+        return self.keys % self.n_songs
 
 
 def chi2_2x2(co: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, total: int) -> np.ndarray:
@@ -165,39 +169,58 @@ def _marginals(a: np.ndarray, b: np.ndarray, n_songs: int) -> np.ndarray:
     return np.bincount(a, minlength=n_songs) + np.bincount(b, minlength=n_songs)
 
 
+def corpus_bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
+    """:func:`bigram_statistics` of a training corpus, computed once per corpus object and
+    reused by every trial that scores on it (a memo on the :class:`~embench.Sequences`)."""
+    memo = getattr(corpus, "memo", None)
+    if memo is None:
+        return bigram_statistics(corpus, n_songs)
+    return memo(("hardneg.bigram_statistics", n_songs), lambda: bigram_statistics(corpus, n_songs))
+
+
 def bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
-    """Count the unordered adjacent pairs of ``corpus`` and their chi-squared statistics."""
-    a, b = _unordered_bigrams(corpus)
-    marginal = _marginals(a, b, n_songs)
-    distinct = a != b
-    first, second, count = _count_pairs(a[distinct], b[distinct], n_songs)
-    chi2 = chi2_2x2(count, marginal[first], marginal[second], 2 * len(a))
+    """Count the unordered adjacent pairs of ``corpus`` and their chi-squared statistics.
+
+    Vectorised over int64 pair keys (one sort of the corpus's distinct-song bigrams), in
+    memory about 12 bytes per bigram at the peak.
+    """
+    songs = np.asarray(corpus.songs)
+    indptr = np.asarray(corpus.indptr)
+    if len(songs) < 2:
+        low = high = np.zeros(0, dtype=songs.dtype)
+    else:
+        within = np.ones(len(songs) - 1, dtype=bool)  # pair (i, i + 1) inside a sequence
+        boundary = indptr[1:-1] - 1
+        within[boundary[(boundary >= 0) & (boundary < len(within))]] = False
+        left, right = songs[:-1][within], songs[1:][within]
+        low, high = np.minimum(left, right), np.maximum(left, right)
+        del left, right, within
+    marginal = _marginals(low, high, n_songs)
+    distinct = low != high
+    keys, count = _count_keys(low[distinct].astype(np.int64) * n_songs + high[distinct])
+    n_bigrams = len(low)
+    del low, high, distinct
+    chi2 = chi2_2x2(count, marginal[keys // n_songs], marginal[keys % n_songs], 2 * n_bigrams)
     return BigramStatistics(
         n_songs=n_songs,
-        first=first,
-        second=second,
+        keys=keys,
         count=count,
         chi2=chi2,
         marginal=marginal.astype(np.int64),
-        n_bigrams=int(len(a)),
+        n_bigrams=int(n_bigrams),
         n_events=int(corpus.n_events),
     )
 
 
-def _count_pairs(a: np.ndarray, b: np.ndarray, n_songs: int):
-    """Distinct (a, b) pairs and their counts, sorted by a then b (a sparse-matrix tally)."""
-    from scipy import sparse
-
-    if len(a) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    matrix = sparse.csr_matrix(
-        (np.ones(len(a), dtype=np.int64), (a.astype(np.int64), b.astype(np.int64))),
-        shape=(n_songs, n_songs),
-    )
-    matrix.sum_duplicates()  # also sorts the column indices of every row
-    first = np.repeat(np.arange(n_songs, dtype=np.int64), np.diff(matrix.indptr))
-    return first, matrix.indices.astype(np.int64), matrix.data.astype(np.int64)
+def _count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``keys`` (sorted, int64) and how often each occurs; sorts
+    ``keys`` in place."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys.sort()
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    count = np.diff(np.append(starts, len(keys))).astype(np.int64)
+    return keys[starts], count
 
 
 def min_cooccurrence_of(options: HardNegOptions, n_events: int) -> float:
@@ -309,7 +332,7 @@ class HardNeg(embench.Metric[HardNegOptions]):
         """Which pairs ``(first[i], second[i])`` are hard negatives: the test ``compute``
         applies to a song and its neighbours (for the report's neighbour explorer)."""
         n = dataset.n_songs
-        stats = bigram_statistics(split.train, n)
+        stats = corpus_bigram_statistics(split.train, n)
         hard_keys = stats.keys[hard_negative_mask(stats, options)]
         first = np.asarray(first, dtype=np.int64)
         second = np.asarray(second, dtype=np.int64)
@@ -331,7 +354,7 @@ class HardNeg(embench.Metric[HardNegOptions]):
 
     def compute(self, ctx: embench.EvalContext, options: HardNegOptions) -> embench.MetricResult:
         n = ctx.dataset.n_songs
-        stats = bigram_statistics(ctx.split.train, n)
+        stats = corpus_bigram_statistics(ctx.split.train, n)
         hard = hard_negative_mask(stats, options)
         hard_keys = stats.keys[hard]  # sorted: the pairs are in key order
         per_song = np.bincount(stats.first[hard], minlength=n) + np.bincount(
