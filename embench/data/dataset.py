@@ -59,14 +59,14 @@ class Sequences:
     def _compute_digest(self) -> str:
         h = hashlib.blake2b(digest_size=16)
         h.update(np.int64(len(self.indptr)).tobytes())
-        h.update(memoryview(self.indptr).cast("B"))
-        h.update(memoryview(self.songs).cast("B"))
+        h.update(self.indptr.data.cast("B"))  # contiguous (__post_init__): no copy
+        h.update(self.songs.data.cast("B"))
         return h.hexdigest()
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, remembered under ``key`` for the life of this object: statistics of a
         training corpus are computed once and reused by every trial (in this process)."""
-        store = self._memo
+        store: dict[Hashable, Any] = self.__dict__["_memo"]  # set by __post_init__
         if key not in store:
             store[key] = compute()
         return store[key]
