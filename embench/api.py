@@ -20,6 +20,7 @@ from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.embedding import BudgetExceeded, ContractError, Embedding
+from embench.sampling import Interval
 from embench.space import Dimension
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Embedder",
     "Embedding",
     "EvalContext",
+    "Interval",
     "Metric",
     "MetricResult",
     "NeighbourRequest",
@@ -135,11 +137,15 @@ class MetricResult:
     ``values``: named aggregate figures (keys unique across metrics, e.g. ``hitrate``).
     ``per_query``: one row per query (song ids named) so significance tests and users can redo
     the aggregation. ``tables``: small result tables (e.g. a 5x5 bucket table).
+    ``intervals``: for a value computed from a sample of queries (or one that could be), its
+    :class:`Interval`: the queries scored, the queries the exact value scores and the 95%
+    confidence interval of the exact value (see :mod:`embench.sampling`).
     """
 
     values: dict[str, float]
     per_query: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
 
 class TrainingMonitor:

@@ -28,6 +28,7 @@ from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.embedding import ContractError, Embedding
 from embench.neighbours import Neighbours, exact_top_k
+from embench.sampling import draw
 
 #: A neighbour search: ``(vectors, k, *, queries, threads) -> Neighbours`` where result row
 #: ``i`` belongs to embedding row ``queries[i]`` (every row when ``queries`` is None).
@@ -98,6 +99,16 @@ class EvalContext:
     def rng(self, name: str) -> np.random.Generator:
         """A generator seeded by the benchmark seed and ``name`` (stable across runs)."""
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+
+    def sample(self, name: str, size: int, cap: int | None) -> np.ndarray:
+        """Positions of a seeded sample of at most ``cap`` of ``size`` items (ascending; every
+        position when ``size <= cap`` or ``cap`` is None), drawn with :meth:`rng` of ``name``.
+
+        Draw from the data (pairs of the split, songs of the training corpus), never from an
+        embedding: the sample then depends on the seed, ``name`` and ``size`` only, and every
+        configuration of a run is scored on the same items.
+        """
+        return draw(self.rng(name), int(size), cap)
 
     # -- neighbours ------------------------------------------------------------------------
 

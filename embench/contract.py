@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from embench.api import Dimension, Embedder, Metric, MetricResult, NeighbourRequest, Value
+from embench.api import (
+    Dimension,
+    Embedder,
+    Interval,
+    Metric,
+    MetricResult,
+    NeighbourRequest,
+    Value,
+)
 from embench.embedding import ContractError, Embedding
 from embench.errors import PluginError, did_you_mean
 from embench.registry import Entry, Origin
@@ -42,6 +50,7 @@ __all__ = [
     "validate_embedder_class",
     "validate_flag_pairs",
     "validate_flags",
+    "validate_intervals",
     "validate_embedding",
     "validate_metric_class",
     "validate_metric_result",
@@ -288,7 +297,9 @@ def validate_metric_result(
       NaN ("undefined on this data") only with ``allow_nan``;
     - ``per_query``: None or a DataFrame; when a reported value declares a per-query column, the
       frame exists, has that (numeric) column and every one of ``query_keys``;
-    - ``tables``: a dict of DataFrames.
+    - ``tables``: a dict of DataFrames;
+    - ``intervals``: a dict of :class:`~embench.api.Interval` of reported values, each holding
+      its value (and is NaN when the value is).
     """
     if not isinstance(result, MetricResult):
         raise ContractError(f"returned {type(result).__name__}, not an embench.MetricResult")
@@ -347,7 +358,38 @@ def validate_metric_result(
             raise ContractError(
                 f"table '{name}' must be a pandas DataFrame, found {type(table).__name__}"
             )
+    validate_intervals(result.intervals, values)
     return result
+
+
+def validate_intervals(intervals: object, values: dict[str, float]) -> None:
+    """``MetricResult.intervals``: :class:`~embench.api.Interval` s of reported ``values``; an
+    interval holds its value, and is NaN when the value is (it may be NaN for a value too: a
+    sample of one query has no estimable spread)."""
+    if not isinstance(intervals, dict):
+        raise ContractError(f"intervals must be a dict, found {type(intervals).__name__}")
+    for key, interval in intervals.items():
+        if key not in values:
+            raise ContractError(
+                f"intervals[{key!r}] is the interval of a value the result does not report"
+            )
+        if not isinstance(interval, Interval):
+            raise ContractError(
+                f"intervals['{key}'] must be an embench.Interval, found {type(interval).__name__}"
+            )
+        value = float(values[key])
+        if math.isnan(value):
+            if not math.isnan(interval.low):
+                raise ContractError(f"intervals['{key}'] is not NaN, but the value is")
+            continue
+        slack = 1e-9 * max(1.0, abs(value))
+        if not math.isnan(interval.low) and not (
+            interval.low - slack <= value <= interval.high + slack
+        ):
+            raise ContractError(
+                f"intervals['{key}'] [{interval.low:g}, {interval.high:g}] does not hold the "
+                f"value {value:g}"
+            )
 
 
 def accept_metric_result(

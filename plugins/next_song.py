@@ -1,4 +1,11 @@
-"""Next-song prediction: HitRate@k and NDCG@k in-set, out-of-set and their mean (DESIGN.md s.4)."""
+"""Next-song prediction: HitRate@k and NDCG@k in-set, out-of-set and their mean (DESIGN.md s.4).
+
+Each set (in-set: the masked last song of each training sequence; out-of-set: every consecutive
+pair of the held-out sequences) is scored on all its pairs, or on a seeded sample of
+``max_queries`` of them when it has more (the same pairs for every configuration of a run).
+Every value carries its sample size and 95% confidence interval (:mod:`embench.sampling`);
+HitRate's is that of the mean of the two sets' independent samples.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import pandas as pd
 from pydantic import Field
 
 import embench
+from embench.sampling import Estimate, combine, mean
 
 CHUNK = 50_000  # queries scored at once; bounds memory at CHUNK x k neighbour ids
 
@@ -15,6 +23,12 @@ class NextSongOptions(embench.Options):
     k: int = Field(100, ge=1, description="neighbours considered (HitRate@k, NDCG@k)")
     in_set: bool = Field(True, description="score the masked last song of training sequences")
     out_of_set: bool = Field(True, description="score consecutive pairs of held-out sequences")
+    max_queries: int = Field(
+        100_000,
+        ge=1,
+        description="pairs scored per set at most (a seeded sample beyond): the standard "
+        "error of a set's HitRate stays <= 0.5 / sqrt(100,000) = 0.0016",
+    )
 
 
 def ranks_of_targets(ctx, queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
@@ -58,7 +72,18 @@ class NextSong(embench.Metric[NextSongOptions]):
     def pairs(
         self, ctx: embench.EvalContext, options: NextSongOptions
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(query songs, target songs) of each scored set, ``"in"`` and/or ``"out"``."""
+        """(query songs, target songs) of each scored set, ``"in"`` and/or ``"out"``: every
+        pair, or a seeded sample of ``max_queries`` (see :meth:`populations`)."""
+        sets = {}
+        for label, (queries, targets) in self.populations(ctx, options).items():
+            chosen = ctx.sample(f"next_song.{label}", len(queries), options.max_queries)
+            sets[label] = (queries[chosen], targets[chosen])
+        return sets
+
+    def populations(
+        self, ctx: embench.EvalContext, options: NextSongOptions
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every (query song, target song) pair of each scored set."""
         sets = {}
         if options.in_set:
             sets["in"] = ctx.split.in_set
@@ -74,14 +99,18 @@ class NextSong(embench.Metric[NextSongOptions]):
 
     def compute(self, ctx: embench.EvalContext, options: NextSongOptions) -> embench.MetricResult:
         sets = self.pairs(ctx, options)
+        sizes = {label: len(q) for label, (q, _) in self.populations(ctx, options).items()}
         values: dict[str, float] = {}
+        estimates: dict[str, Estimate] = {}
         frames = []
         song_ids = ctx.dataset.songs["song_id"].to_numpy()
         for label, (queries, targets) in sets.items():
             ranks = ranks_of_targets(ctx, queries, targets, options.k)
             gain = gains(ranks)
-            values[f"hitrate_{label}"] = float((ranks > 0).mean()) if len(ranks) else float("nan")
-            values[f"ndcg_{label}"] = float(gain.mean()) if len(ranks) else float("nan")
+            estimates[f"hitrate_{label}"] = mean(ranks > 0, sizes[label])
+            estimates[f"ndcg_{label}"] = mean(gain, sizes[label])
+            values[f"hitrate_{label}"] = estimates[f"hitrate_{label}"].value
+            values[f"ndcg_{label}"] = estimates[f"ndcg_{label}"].value
             frames.append(
                 pd.DataFrame(
                     {
@@ -95,10 +124,13 @@ class NextSong(embench.Metric[NextSongOptions]):
                 )
             )
         for metric in ("hitrate", "ndcg"):
-            parts = [values[f"{metric}_{s}"] for s in sets if not np.isnan(values[f"{metric}_{s}"])]
-            values[metric] = float(np.mean(parts)) if parts else float("nan")
+            parts = [estimates[f"{metric}_{s}"] for s in sets]
+            parts = [e for e in parts if not np.isnan(e.value)]
+            estimates[metric] = combine([(1 / len(parts), e) for e in parts])
+            values[metric] = estimates[metric].value
         per_query = pd.concat(frames, ignore_index=True) if frames else None
-        return embench.MetricResult(values=values, per_query=per_query)
+        intervals = {key: estimate.interval() for key, estimate in estimates.items()}
+        return embench.MetricResult(values=values, per_query=per_query, intervals=intervals)
 
 
 @embench.hookimpl
