@@ -14,6 +14,12 @@ so that every configuration of a benchmark is scored on the same songs:
 - **artist**: artists with at least ``min_songs`` played songs, ranked by their training plays and
   cut into ``strata`` equal-count strata (stratum 0 the most popular); ``artists_per_stratum``
   artists are drawn in each, and ``songs_per_artist`` of each artist's played songs.
+
+Each value carries its sample size and 95% confidence interval (:mod:`embench.sampling`):
+genre coherence is a stratified sample (the genres' pools are the strata, weighted by the
+queries drawn in each); artist coherence a two-stage sample (artists within strata, then songs),
+whose interval comes from the drawn artists' spread (on the wide side). With every song of every
+pool (artist) drawn, the value is exact and the interval has width 0.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pydantic import Field
 
 import embench
 from embench.errors import DataError
+from embench.sampling import Estimate, cluster_ratio, combine, mean
 
 
 class GenreCoherenceOptions(embench.Options):
@@ -71,6 +78,38 @@ def shares_with_label(ctx, queries: np.ndarray, codes: np.ndarray, k: int) -> np
     return match.sum(axis=1) / k_eff
 
 
+def stratified(shares: np.ndarray, strata: np.ndarray, sizes: np.ndarray) -> Estimate:
+    """The mean of ``shares`` drawn within ``strata`` (a simple random sample of each stratum,
+    ``sizes[h]`` its population), the strata weighted by their share of the queries."""
+    n = len(shares)
+    parts = [
+        (float((strata == h).sum()) / n, mean(shares[strata == h], int(sizes[h])))
+        for h in np.unique(strata)
+    ]
+    return combine(parts)
+
+
+def two_stage(
+    shares: np.ndarray,
+    codes: np.ndarray,
+    queries: np.ndarray,
+    strata: np.ndarray,
+    stratum_of_artist: np.ndarray,
+    population: np.ndarray,
+) -> Estimate:
+    """The mean of ``shares`` of ``queries`` drawn artist by artist within strata
+    (:func:`~embench.sampling.cluster_ratio`). A stratum where every artist and every song of
+    each was drawn contributes no variance."""
+    all_artists = np.bincount(stratum_of_artist[stratum_of_artist >= 0])
+    drawn_artists = np.bincount(
+        stratum_of_artist[np.unique(codes[queries])], minlength=len(all_artists)
+    )
+    songs_in = np.bincount(stratum_of_artist[codes[population]], minlength=len(all_artists))
+    queries_in = np.bincount(strata, minlength=len(all_artists))
+    exact = np.flatnonzero((drawn_artists == all_artists) & (queries_in == songs_in))
+    return cluster_ratio(shares, codes[queries], strata, len(population), exact)
+
+
 class GenreCoherence(embench.Metric[GenreCoherenceOptions]):
     """Share of the top-k neighbours with the query's genre, over popular songs of top genres."""
 
@@ -93,6 +132,16 @@ class GenreCoherence(embench.Metric[GenreCoherenceOptions]):
         self, ctx: embench.EvalContext, options: GenreCoherenceOptions
     ) -> tuple[np.ndarray, np.ndarray, list]:
         """(query songs, their genre codes, genre names)."""
+        pool, codes, names = self.pools(ctx, options)
+        queries = draw_within_groups(
+            pool, codes[pool], options.songs_per_genre, ctx.rng("coherence_genre")
+        )
+        return queries, codes, names
+
+    def pools(
+        self, ctx: embench.EvalContext, options: GenreCoherenceOptions
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        """(the songs of every genre's pool, the genre codes of all songs, genre names)."""
         codes, names = pd.factorize(ctx.dataset.songs["genre"])
         plays = ctx.popularity
         eligible = np.flatnonzero((codes >= 0) & (plays > 0))
@@ -109,16 +158,15 @@ class GenreCoherence(embench.Metric[GenreCoherenceOptions]):
         order = np.lexsort((candidates, -plays[candidates], codes[candidates]))
         ranked = candidates[order]
         pool = ranked[group_ranks(codes[ranked]) < options.pool]
-        queries = draw_within_groups(
-            pool, codes[pool], options.songs_per_genre, ctx.rng("coherence_genre")
-        )
-        return queries, codes, list(names)
+        return pool, codes, list(names)
 
     def compute(
         self, ctx: embench.EvalContext, options: GenreCoherenceOptions
     ) -> embench.MetricResult:
         queries, codes, names = self.sample(ctx, options)
         shares = shares_with_label(ctx, queries, codes, options.k)
+        pool_sizes = np.bincount(codes[self.pools(ctx, options)[0]], minlength=len(names))
+        estimate = stratified(shares, codes[queries], pool_sizes)
         genre = np.asarray(names, dtype=object)[codes[queries]]
         per_query = pd.DataFrame(
             {
@@ -137,6 +185,7 @@ class GenreCoherence(embench.Metric[GenreCoherenceOptions]):
             values={"coherence_genre": float(shares.mean())},
             per_query=per_query,
             tables={"coherence_by_genre": by_genre},
+            intervals={"coherence_genre": estimate.interval()},
         )
 
 
@@ -162,6 +211,14 @@ class ArtistCoherence(embench.Metric[ArtistCoherenceOptions]):
         self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query songs, artist codes of all songs, popularity stratum of each query)."""
+        queries, codes, stratum_of_artist, _ = self.design(ctx, options)
+        return queries, codes, stratum_of_artist[codes[queries]]
+
+    def design(
+        self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(query songs, artist codes of all songs, stratum of each artist (-1: none), the
+        songs the queries are drawn from: those of the artists of some stratum)."""
         codes, names = pd.factorize(ctx.dataset.songs["artist"])
         plays = ctx.popularity
         eligible = np.flatnonzero((codes >= 0) & (plays > 0))
@@ -184,13 +241,16 @@ class ArtistCoherence(embench.Metric[ArtistCoherenceOptions]):
         )
         candidates = eligible[np.isin(codes[eligible], drawn)]
         queries = draw_within_groups(candidates, codes[candidates], options.songs_per_artist, rng)
-        return queries, codes, stratum_of_artist[codes[queries]]
+        population = eligible[stratum_of_artist[codes[eligible]] >= 0]
+        return queries, codes, stratum_of_artist, population
 
     def compute(
         self, ctx: embench.EvalContext, options: ArtistCoherenceOptions
     ) -> embench.MetricResult:
-        queries, codes, strata = self.sample(ctx, options)
+        queries, codes, stratum_of_artist, population = self.design(ctx, options)
+        strata = stratum_of_artist[codes[queries]]
         shares = shares_with_label(ctx, queries, codes, options.k)
+        estimate = two_stage(shares, codes, queries, strata, stratum_of_artist, population)
         songs = ctx.dataset.songs
         per_query = pd.DataFrame(
             {
@@ -213,6 +273,7 @@ class ArtistCoherence(embench.Metric[ArtistCoherenceOptions]):
             values={"coherence_artist": float(shares.mean())},
             per_query=per_query,
             tables={"coherence_by_stratum": by_stratum},
+            intervals={"coherence_artist": estimate.interval()},
         )
 
 

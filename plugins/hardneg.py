@@ -37,7 +37,9 @@ negatives (lower is better). The songs scored are those played in the training c
 them, or a seeded sample of ``max_songs`` when there are more), so that every configuration is
 scored on the same songs; a scored song without a vector has no neighbours and is left out of
 the mean (its share is NaN in the per-query table). The share's denominator is the number of
-neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``).
+neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``). The value
+carries its sample size and 95% confidence interval (:mod:`embench.sampling`); the default
+``max_songs`` keeps its standard error at most ``0.5 / sqrt(100,000) = 0.0016``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from embench.data.songs import find_song
 from embench.data.split import make_split
 from embench.errors import DataError
 from embench.report.console import print_full
+from embench.sampling import mean
 
 CHUNK = 20_000  # query songs looked up at once; bounds memory at CHUNK x k keys
 
@@ -96,10 +99,10 @@ class HardNegOptions(embench.Options):
         description="absolute minimum co-occurrences; overrides min_cooccurrence_rate when set",
     )
     max_songs: int = Field(
-        50_000,
+        100_000,
         ge=1,
         description="score at most this many songs (a seeded sample when the training "
-        "corpus plays more)",
+        "corpus plays more): the standard error stays <= 0.5 / sqrt(100,000) = 0.0016",
     )
 
     @model_validator(mode="after")
@@ -342,10 +345,7 @@ class HardNeg(embench.Metric[HardNegOptions]):
     def songs(self, ctx: embench.EvalContext, options: HardNegOptions) -> np.ndarray:
         """The songs scored: those played in training, a seeded sample of ``max_songs``."""
         played = np.flatnonzero(ctx.popularity > 0)
-        if len(played) > options.max_songs:
-            chosen = ctx.rng("hardneg").choice(len(played), options.max_songs, replace=False)
-            played = played[np.sort(chosen)]
-        return played
+        return played[ctx.sample("hardneg", len(played), options.max_songs)]
 
     def neighbours(
         self, ctx: embench.EvalContext, options: HardNegOptions
@@ -379,7 +379,11 @@ class HardNeg(embench.Metric[HardNegOptions]):
                 )
 
         scored = ~np.isnan(shares)
-        value = float(shares[scored].mean()) if scored.any() else float("nan")
+        # The sample's songs with a vector are a simple random sample of those of all the
+        # played songs (the population of the exact value).
+        population = int(((ctx.popularity > 0) & (ctx.rows >= 0)).sum())
+        estimate = mean(shares[scored], max(population, int(scored.sum())))
+        value = estimate.value
         per_query = pd.DataFrame(
             {
                 "song_id": ctx.dataset.songs["song_id"].to_numpy()[played],
@@ -400,7 +404,10 @@ class HardNeg(embench.Metric[HardNegOptions]):
             }
         )
         return embench.MetricResult(
-            values={"hardneg": value}, per_query=per_query, tables={"hardneg_pairs": summary}
+            values={"hardneg": value},
+            per_query=per_query,
+            tables={"hardneg_pairs": summary},
+            intervals={"hardneg": estimate.interval()},
         )
 
 

@@ -14,7 +14,9 @@ prediction; each pair falls into a cell (query bucket, target bucket), and at mo
 without a vector is a miss. ``hitrate_by_popularity`` (rows: query bucket, columns: target
 bucket) holds the HitRates, ``pairs_by_popularity`` the pairs scored in each cell (a cell without
 pairs has a NaN HitRate). The values are the diagonal cells ``hitrate_pop_diag_b<b>`` and their
-mean over cells with pairs, ``hitrate_pop_diag``.
+mean over cells with pairs, ``hitrate_pop_diag``. Each carries its sample size and 95% confidence
+interval (:mod:`embench.sampling`): a cell's pairs are a simple random sample of the cell's
+held-out pairs, and the mean's interval combines the cells' independent samples.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import Field
 
 import embench
 from embench.errors import DataError
+from embench.sampling import combine, mean
 
 CHUNK = 50_000  # queries looked up at once
 MAX_BUCKETS = 20  # value keys are declared for this many buckets
@@ -106,12 +109,18 @@ class PopularityBuckets(embench.Metric[PopularityOptions]):
         self, ctx: embench.EvalContext, options: PopularityOptions
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query songs, target songs, cells) of the held-out pairs drawn for scoring."""
+        queries, targets, cells = self.all_pairs(ctx, options)
+        chosen = draw_per_cell(cells, options.pairs_per_cell, ctx.rng("popularity"))
+        return queries[chosen], targets[chosen], cells[chosen]
+
+    def all_pairs(
+        self, ctx: embench.EvalContext, options: PopularityOptions
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query songs, target songs, cells) of every held-out pair."""
         n_buckets = options.buckets
         bucket = popularity_buckets(ctx.popularity, n_buckets)
         queries, targets = ctx.held_out_pairs
-        cells = bucket[queries] * n_buckets + bucket[targets]
-        chosen = draw_per_cell(cells, options.pairs_per_cell, ctx.rng("popularity"))
-        return queries[chosen], targets[chosen], cells[chosen]
+        return queries, targets, bucket[queries] * n_buckets + bucket[targets]
 
     def neighbours(
         self, ctx: embench.EvalContext, options: PopularityOptions
@@ -140,6 +149,15 @@ class PopularityBuckets(embench.Metric[PopularityOptions]):
         values = {f"hitrate_pop_diag_b{b}": float(diagonal[b]) for b in range(n_buckets)}
         filled = ~np.isnan(diagonal)
         values["hitrate_pop_diag"] = float(diagonal[filled].mean()) if filled.any() else np.nan
+        population = np.bincount(self.all_pairs(ctx, options)[2], minlength=size)
+        cell_estimates = [
+            mean(hits[cells == b * (n_buckets + 1)], int(population[b * (n_buckets + 1)]))
+            for b in range(n_buckets)
+        ]
+        estimates = {f"hitrate_pop_diag_b{b}": e for b, e in enumerate(cell_estimates)}
+        estimates["hitrate_pop_diag"] = combine(
+            [(1 / int(filled.sum()), e) for e in cell_estimates if e.n > 0]
+        )
         song_ids = ctx.dataset.songs["song_id"].to_numpy()
         per_query = pd.DataFrame(
             {
@@ -155,6 +173,7 @@ class PopularityBuckets(embench.Metric[PopularityOptions]):
             values=values,
             per_query=per_query,
             tables={"hitrate_by_popularity": table, "pairs_by_popularity": pairs},
+            intervals={key: estimate.interval() for key, estimate in estimates.items()},
         )
 
 

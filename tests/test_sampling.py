@@ -16,7 +16,16 @@ from embench.data.tiny import make_tiny_dataset
 from embench.errors import PluginError
 from embench.evaluation import evaluate
 from embench.sampling import Interval, cluster_ratio, combine, draw, mean
+from embench_plugins.coherence import (
+    ArtistCoherence,
+    ArtistCoherenceOptions,
+    GenreCoherence,
+    GenreCoherenceOptions,
+)
+from embench_plugins.hardneg import HardNeg, HardNegOptions
 from embench_plugins.next_song import NextSong, NextSongOptions
+from embench_plugins.popularity import PopularityBuckets, PopularityOptions
+from tests.test_metric_coherence import labelled_catalogue
 
 
 # -- the estimators ------------------------------------------------------------------------------
@@ -181,3 +190,53 @@ def test_a_bad_interval_names_the_metric(intervals, message):
     metric.intervals = intervals
     with pytest.raises(PluginError, match=f"metric 'reporting'.*{message}"):
         evaluate(clustered_context(sequences=50), [("reporting", metric, embench.Options())])
+
+
+# -- the other sampled metrics -------------------------------------------------------------------
+SAMPLED = [
+    (
+        HardNeg(),
+        HardNegOptions(k=5, max_songs=10**6, min_cooccurrence=1, threshold="p_value"),
+        HardNegOptions(k=5, max_songs=20, min_cooccurrence=1, threshold="p_value"),
+        "hardneg",
+    ),
+    (
+        GenreCoherence(),
+        GenreCoherenceOptions(k=5, genres=4, pool=8, songs_per_genre=8),
+        GenreCoherenceOptions(k=5, genres=4, pool=8, songs_per_genre=3),
+        "coherence_genre",
+    ),
+    (
+        ArtistCoherence(),
+        ArtistCoherenceOptions(k=5, strata=2, artists_per_stratum=99, songs_per_artist=99),
+        ArtistCoherenceOptions(k=5, strata=2, artists_per_stratum=4, songs_per_artist=1),
+        "coherence_artist",
+    ),
+    (
+        PopularityBuckets(),
+        PopularityOptions(k=5, buckets=2, pairs_per_cell=10**6),
+        PopularityOptions(k=5, buckets=2, pairs_per_cell=6),
+        "hitrate_pop_diag",
+    ),
+]
+
+
+@pytest.mark.parametrize(("metric", "whole", "capped", "key"), SAMPLED, ids=[s[3] for s in SAMPLED])
+def test_every_sampled_metric_is_exact_above_its_cap_and_sampled_below(metric, whole, capped, key):
+    exact = evaluate(labelled_catalogue(), [(metric.name, metric, whole)]).results[metric.name]
+    for name, interval in exact.intervals.items():
+        assert not interval.sampled, name
+        if not math.isnan(exact.values[name]):
+            assert interval.low == interval.high == pytest.approx(exact.values[name]), name
+    sampled = evaluate(labelled_catalogue(), [(metric.name, metric, capped)]).results[metric.name]
+    interval = sampled.intervals[key]
+    assert interval.sampled and interval.population == exact.intervals[key].population
+    assert interval.low < sampled.values[key] < interval.high
+
+
+def test_hardneg_population_is_the_played_songs_with_a_vector():
+    ctx = labelled_catalogue()
+    result = HardNeg().compute(ctx, HardNegOptions(k=5, max_songs=10))
+    played_with_vector = int(((ctx.popularity > 0) & (ctx.rows >= 0)).sum())
+    assert result.intervals["hardneg"].population == played_with_vector
+    assert result.intervals["hardneg"].n == result.per_query["hardneg"].notna().sum()
