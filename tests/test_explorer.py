@@ -464,3 +464,13 @@ def test_an_export_that_fails_is_a_warning_not_a_lost_run(tmp_path, test_plugin,
     assert (tmp_path / "out" / "summary.json").exists()
     assert not (tmp_path / "out" / "explorer" / "explorer.json").exists()
     assert "has no <code>explorer/</code> export" in (tmp_path / "out" / REPORT).read_text()
+
+
+def test_top_neighbours_name_songs_not_embedding_rows():
+    """Rows of an embedding need not be in song order, and a song may have no vector."""
+    song_index = np.array([5, 2, 7, 0, 3])  # row i holds song song_index[i]; songs 1, 4, 6 none
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.7, 0.7], [-1.0, 0.0]])
+    found, cosine = explorer.top_neighbours(vectors, song_index, np.array([5, 4, 0]), 8, 3)
+    assert found.tolist() == [[2, 0, 7], [-1, -1, -1], [2, 5, 7]]
+    np.testing.assert_allclose(cosine[0], [0.9 / np.hypot(0.9, 0.1), np.sqrt(0.5), 0.0], atol=1e-6)
+    assert np.isnan(cosine[1]).all()
