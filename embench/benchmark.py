@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,20 @@ from pydantic import BaseModel, ValidationError
 
 from embench import contract
 from embench.api import DatasetLoader, Dimension, Embedder, Metric
-from embench.config import BenchmarkConfig, StudySection, format_validation_error, load_config
-from embench.errors import ConfigError, PluginError, did_you_mean
+from embench.config import (
+    BenchmarkConfig,
+    StudySection,
+    bool_for_number,
+    format_location,
+    format_validation_error,
+    load_config,
+    study_result_pattern,
+)
+from embench.data.dataset import Dataset
+from embench.errors import ConfigError, DataError, EmbenchError, PluginError, did_you_mean
 from embench.plugins import Plugins, get_plugin_manager
 from embench.registry import Entry
+from embench.report.check import parse_thresholds
 
 
 @dataclass
@@ -85,9 +97,25 @@ class Benchmark:
     def seed(self) -> int:
         return self.config.benchmark.seed
 
-    def load_dataset(self):
+    def load_dataset(self) -> Dataset:
+        """The dataset plugin's data; whatever goes wrong is a one-line error naming the
+        plugin (exit code 2), never an internal error."""
         loader: DatasetLoader = self.dataset.cls()
-        return loader.load(self.dataset_options, seed=self.seed, base_dir=self.base_dir)
+        who = contract.describe("dataset", self.dataset.name, self.dataset.origin)
+        try:
+            dataset = loader.load(self.dataset_options, seed=self.seed, base_dir=self.base_dir)
+        except EmbenchError:
+            raise
+        except MemoryError:
+            raise DataError(f"{who}: not enough memory to load the data") from None
+        except Exception as exc:
+            raise DataError(
+                f"{who} failed to load the data ({type(exc).__name__}: {exc}); check "
+                f"[dataset.options] in {self.source} and the files they name"
+            ) from exc
+        if not isinstance(dataset, Dataset):
+            raise PluginError(f"{who} returned {type(dataset).__name__}, not an embench Dataset")
+        return dataset
 
     def resolved(self) -> dict[str, Any]:
         """The configuration with every default filled in (written beside the results)."""
@@ -102,11 +130,41 @@ class Benchmark:
 def validate_options(
     model: type[BaseModel], values: dict[str, Any], source: str, where: tuple
 ) -> BaseModel:
-    """Validate a plugin's TOML section (at ``where`` in the file) with its ``Options`` model."""
+    """Validate a plugin's TOML section (at ``where`` in the file) with its ``Options`` model.
+
+    Besides the model's own rules: no ``inf``/``nan`` anywhere (JSON, hence the journal and
+    ``config.json``, cannot record them) and no boolean for a number (``vector_size = true``
+    is not 1).
+    """
+    for path, value in _leaves(values, where):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{source}: [{format_location(path)}]: expected a finite number, found {value}"
+            )
+    for key, value in values.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is not None and bool_for_number(field.annotation, value):
+            raise ConfigError(
+                f"{source}: [{format_location((*where, key))}]: expected a number, found "
+                f"{str(value).lower() if isinstance(value, bool) else value!r} (a boolean "
+                "is not a number)"
+            )
     try:
         return model.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, model, prefix=where)) from None
+
+
+def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+    """Every (location, value) below a TOML value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+    else:
+        yield path, value
 
 
 def load_benchmark(path: str | Path, plugins: Plugins | None = None) -> Benchmark:
@@ -149,9 +207,7 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
     for _, metric, _ in metrics:
         directions.update({key: value.direction for key, value in metric.values.items()})
     if config.thresholds:  # checked now, not after hours of training (`run --check`)
-        from embench.report.check import parse_thresholds
-
-        parse_thresholds(config.thresholds, f"{source}: [thresholds]")
+        check_thresholds(config, directions, source)
     studies = [
         resolve_study(i, section, config, plugins, directions, source, lookup)
         for i, section in enumerate(config.study)
@@ -167,6 +223,29 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
         plugins,
         studies,
     )
+
+
+def check_thresholds(config: BenchmarkConfig, directions: dict[str, str], source: str) -> None:
+    """``[thresholds]``: valid bounds, on value keys a configured metric reports, for
+    configurations the run will have (a listed one or a study's result)."""
+    rules = parse_thresholds(config.thresholds, f"{source}: [thresholds]")
+    listed = [c.name for c in config.configuration]
+    studies = [s.name for s in config.study]
+    for rule in rules:
+        if rule.metric not in directions:
+            raise ConfigError(
+                f"{source}: [thresholds.{rule.metric}]: no metric under [metrics] reports "
+                f"'{rule.metric}'{did_you_mean(rule.metric, directions)}"
+            )
+        for name in rule.threshold.configurations or []:
+            if name in listed or any(
+                study_result_pattern(study).fullmatch(name.casefold()) for study in studies
+            ):
+                continue
+            raise ConfigError(
+                f"{source}: [thresholds.{rule.metric}].configuration: the run has no "
+                f"configuration '{name}'{did_you_mean(name, [*listed, *studies])}"
+            )
 
 
 def resolve_space(

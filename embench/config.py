@@ -3,30 +3,93 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from embench.errors import ConfigError, did_you_mean
 
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+"""Names of the run, configurations and studies: they name folders, so letters, digits, ``_``,
+``.`` and ``-``, not starting with ``.`` or ``-`` (no ``.``/``..``, hidden or option-like
+names), at most :data:`NAME_MAX` characters."""
+NAME_MAX = 100
+SEED_MAX = 2**32 - 1  # numpy, gensim and nevergrad seeds are 32-bit
+THREADS_MAX = 4096
+
+
+def admits_bool(annotation: Any) -> bool:
+    """Whether a field of this type takes a boolean as such (``bool``, ``Any``, a union or a
+    container holding one), rather than as the number 0 or 1."""
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    return any(admits_bool(arg) for arg in typing.get_args(annotation))
+
+
+def takes_numbers(annotation: Any) -> bool:
+    """Whether a field of this type holds an ``int`` or a ``float`` somewhere."""
+    if annotation in (int, float):
+        return True
+    return any(takes_numbers(arg) for arg in typing.get_args(annotation))
+
+
+def bool_for_number(annotation: Any, value: Any) -> bool:
+    """``value`` holds a boolean where ``annotation`` wants a number (pydantic would read
+    ``true`` as 1: a TOML mistake, never meant)."""
+    if admits_bool(annotation) or not takes_numbers(annotation):
+        return False
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple):
+        return any(isinstance(item, bool) for item in value)
+    if isinstance(value, dict):
+        return any(isinstance(item, bool) for item in value.values())
+    return False
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A table of the benchmark file: unknown keys, non-finite numbers (``inf``, ``nan``: JSON
+    cannot record them) and booleans given for numbers are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and bool_for_number(field.annotation, value):
+            raise PydanticCustomError("bool_not_number", "expected a number, not a boolean")
+        return value
 
 
 class BenchmarkSection(Section):
     """``[benchmark]``: what the run is called and what fixes it."""
 
     name: str = Field(
-        pattern=r"^[A-Za-z0-9_.\-]+$", description="run name; default output runs/NAME"
+        pattern=NAME_PATTERN, max_length=NAME_MAX, description="run name; default output runs/NAME"
     )
     description: str = Field("", description="free text shown in reports")
-    seed: int = Field(0, ge=0, description="fixes the split, sampling, training and search")
+    seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="fixes the split, sampling, training and search"
+    )
     threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="threads for training/eval"
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=THREADS_MAX,
+        description="threads for training/eval",
     )
 
 
@@ -62,7 +125,7 @@ class SplitSection(Section):
 class ConfigurationSection(Section):
     """``[[configuration]]``: one embedder configuration to train and evaluate."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     embedder: str = Field("word2vec", description="embedder plugin name")
     params: dict[str, Any] = Field(
         default_factory=dict, description="overrides of the embedder's defaults"
@@ -95,11 +158,11 @@ class SpaceOverride(Section):
 class StudySection(Section):
     """``[[study]]``: a hyper-parameter search with one objective, a scalarisation, or several."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     optimiser: str = Field("nevergrad", description="optimiser plugin name")
     embedder: str = Field("word2vec", description="embedder plugin name")
     budget: int = Field(ge=1, description="number of trials")
-    seed: int | None = Field(None, ge=0, description="default: the benchmark seed")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the benchmark seed")
     objective: str | None = Field(None, description="one metric value key, e.g. hitrate")
     direction: Literal["max", "min"] | None = Field(
         None, description="for `objective`; default: the metric's own direction"
@@ -112,7 +175,7 @@ class StudySection(Section):
     )
     options: dict[str, Any] = Field(default_factory=dict, description="the optimiser's options")
     time_budget: float | None = Field(
-        1.25, gt=0, description="max training time relative to the default; none to disable"
+        1.25, gt=0, description="max training cost relative to the default; none to disable"
     )
     fail_fast: bool = Field(False, description="stop the study at the first failed trial")
     executor: Literal["local", "process", "dask"] = "local"
@@ -143,7 +206,28 @@ class ScaleSection(Section):
         bad = [r for r in self.rates if not 0 < r <= 1]
         if bad:
             raise ValueError(f"rates must be in (0, 1], found {bad}")
+        folders: dict[str, float] = {}  # a rate's studies live in studies/NAME@RATE (RATE: :g)
+        for rate in self.rates:
+            shown = scale_label(rate)
+            if shown in folders:
+                twice = (
+                    "twice"
+                    if folders[shown] == rate
+                    else f"twice ({folders[shown]!r} and {rate!r})"
+                )
+                raise ValueError(
+                    f"rates must differ: {shown} is given {twice}; each rate's studies are "
+                    f"kept under studies/NAME@{shown}"
+                )
+            folders[shown] = rate
+        if self.studies is not None and len(set(self.studies)) != len(self.studies):
+            raise ValueError(f"studies lists a study twice: {self.studies}")
         return self
+
+
+def scale_label(rate: float) -> str:
+    """How a ``[scale]`` rate names its studies' folders and configurations (``NAME@RATE``)."""
+    return f"{rate:g}"
 
 
 class ReportSection(Section):
@@ -193,16 +277,52 @@ class BenchmarkConfig(Section):
     @model_validator(mode="after")
     def _unique_names(self) -> BenchmarkConfig:
         for kind, items in (("configuration", self.configuration), ("study", self.study)):
-            seen: set[str] = set()
+            seen: dict[str, str] = {}  # folded name -> name (folders on case-insensitive disks)
             for item in items:
-                if item.name in seen:
+                if item.name in seen.values():
                     raise ValueError(f"{kind} name '{item.name}' is used twice")
-                seen.add(item.name)
+                if item.name.casefold() in seen:
+                    raise ValueError(
+                        f"{kind} names '{seen[item.name.casefold()]}' and '{item.name}' differ "
+                        "only in case (their folders would be one on macOS and Windows disks)"
+                    )
+                seen[item.name.casefold()] = item.name
+        for study in self.study:  # a study's results are rows named after it
+            pattern = study_result_pattern(study.name)
+            for item in (*self.configuration, *(s for s in self.study if s is not study)):
+                if pattern.fullmatch(item.name.casefold()):
+                    kind = "configuration" if item in self.configuration else "study"
+                    raise ValueError(
+                        f"{kind} name '{item.name}' is taken by study '{study.name}', whose "
+                        f"retrained best configurations are named {study.name}, "
+                        f"{study.name}-p1, {study.name}-p2, ... (and {study.name}@RATE... under "
+                        "[scale]); rename one of them"
+                    )
         if self.scale and self.scale.studies:
             unknown = set(self.scale.studies) - {s.name for s in self.study}
             if unknown:
                 raise ValueError(f"[scale] names unknown studies: {sorted(unknown)}")
+        if self.scale and not self.study:
+            raise ValueError("[scale] runs the studies on subsamples, but there is no [[study]]")
+        if (self.study or self.scale) and self.split.validation == 0:
+            raise ValueError(
+                "[split] validation = 0 leaves no validation sequences, but studies score "
+                "their trials on them; give validation > 0"
+            )
+        part = self.evaluation.part
+        if getattr(self.split, part) == 0:
+            raise ValueError(
+                f"[split] {part} = 0 leaves no {part} sequences, but [evaluation] part = "
+                f'"{part}" scores the configurations on them; give {part} > 0'
+                + (' or part = "validation"' if part == "test" else "")
+            )
         return self
+
+
+def study_result_pattern(study: str) -> re.Pattern[str]:
+    """The (case-folded) names a study's results take: ``NAME``, ``NAME-pN``, ``NAME@RATE``,
+    ``NAME@RATE-pN``."""
+    return re.compile(re.escape(study.casefold()) + r"(@[^@]*)?(-p[0-9]+)?")
 
 
 def load_config(path: str | Path) -> tuple[BenchmarkConfig, str]:

@@ -1,23 +1,67 @@
 """Where trials run: in this process, a local process pool, or a Dask cluster.
 
 Every executor receives the dataset and split once (process initializer / Dask scatter) and
-then runs ``execute(state, task)`` calls, so results never depend on the executor.
+then runs ``execute(state, task)`` calls.
+
+``wait_any`` returns the futures that finished (in submission order), whatever order they
+finished in; the study journals each at once but tells its optimiser the results in the order it
+asked for them (:mod:`embench.study`), so timing never changes which trials are chosen.
+
+No orphans: process-pool workers end with the process that started them (Linux:
+``prctl(PR_SET_PDEATHSIG, SIGKILL)``; everywhere: a thread that watches the parent's pid), so a
+SIGKILL of ``embench run`` leaves no worker holding memory or its output pipe.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from embench.errors import ConfigError
 
 _STATE: Any = None  # (dataset, split) inside process-pool workers
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_SECONDS = 0.5  # how often a worker checks that its parent lives
 
 
-def _init_worker(state: Any) -> None:
+def die_with_parent(parent: int, *, use_prctl: bool = True, interval: float = WATCH_SECONDS):
+    """Make this (worker) process end when the process ``parent`` ends.
+
+    Linux: the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``). Everywhere
+    (and in case the parent died before that took effect): a daemon thread checks every
+    ``interval`` seconds that the parent is still this process's parent, and ends the process
+    at once when it is not.
+    """
+    if use_prctl and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent is already gone
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent, interval), name="embench-parent-watch", daemon=True
+    ).start()
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(state: Any, parent: int) -> None:
     global _STATE
+    die_with_parent(parent)
     _STATE = state
 
 
@@ -57,7 +101,10 @@ class ProcessExecutor:
         self.workers = workers
         context = multiprocessing.get_context("fork")
         self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(state,)
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(state, os.getpid()),
         )
 
     def submit(self, fn: Callable, task: Any) -> cf.Future:

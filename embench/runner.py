@@ -1,11 +1,29 @@
 """Runs a benchmark: load data, split, train each configuration, run the studies, write results.
 
 The output directory holds ``embeddings/NAME/``, ``per_query/METRIC.parquet``, ``config.json``,
-``studies/NAME/journal.jsonl`` and, written last, ``summary.json`` (a :class:`RunSummary`).
+``studies/NAME/journal.jsonl``, ``explorer/``, ``report.html`` and, written last,
+``summary.json`` (a :class:`RunSummary`).
+
+A run happens in two steps, so that a folder with ``summary.json`` is always one consistent run:
+
+1. :meth:`Runner.preflight`, which writes nothing: every check that can fail on user input
+   (output path, dataset, labels the metrics need, empty split parts), the lock on the output
+   directory (:mod:`embench.lock`: one writer at a time), and the run's fingerprint
+   (:mod:`embench.fingerprint`) compared with what the folder already holds (its
+   ``summary.json``, an interrupted run's ``running.json``, each study's journal header);
+2. the run itself: ``running.json`` marks the folder as in progress and the old
+   ``summary.json`` is removed *before* any other file is rewritten; the new ``summary.json``
+   is written last, after ``report.html`` and its plots, and only then is the marker removed.
+   A run killed in between leaves no ``summary.json`` beside its new files; running the same
+   command again resumes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,19 +32,49 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from embench.benchmark import Benchmark, Configuration
-from embench.config import ScaleSection
+from embench import fingerprint
+from embench.benchmark import Benchmark, Configuration, StudyPlan
+from embench.config import THREADS_MAX, ScaleSection, scale_label
 from embench.data.dataset import Dataset
 from embench.data.split import Split, make_split
 from embench.data.stats import dataset_stats
-from embench.io import to_jsonable, write_json, write_parquet
+from embench.errors import ConfigError, DataError
+from embench.io import read_json, to_jsonable, write_json, write_parquet
+from embench.journal import FILENAME as JOURNAL
+from embench.lock import LOCK_FILE, OutputLock, holder_info
 from embench.provenance import machine, versions
 from embench.report.explorer import Settings, check_settings, write_explorer_after_run
-from embench.report.html import write_report_after_run
+from embench.report.html import REPORT, write_report_after_run
 from embench.report.marks import compute_marks, default_name
 from embench.study import Study, StudyResult
 from embench.summary import SUMMARY, ConfigurationResult, RunSummary, ScaleResult, StudySummary
 from embench.trial import TrialOutcome, export_embedding, train_and_evaluate
+
+RUNNING = "running.json"
+"""The in-progress marker: present from before a run rewrites anything until its
+``summary.json`` is written; it records the run's fingerprint and who runs it."""
+CONFIG = "config.json"
+
+
+@dataclass
+class StudyJob:
+    """A study to run on a given training subsample, in ``studies/FOLDER``."""
+
+    plan: StudyPlan
+    folder: str
+    subsample: float | None  # a [scale] rate; None: the [split] subsample
+    extra: dict[str, Any] | None = None  # what its journal header adds (fingerprint, rate)
+    header: dict[str, Any] | None = None  # its journal header (JSON form)
+
+
+def check_positive(value: Any, what: str, maximum: int | None = None) -> None:
+    """``value`` is None or an integer >= 1 (and <= ``maximum``); else a ConfigError."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be an integer >= 1, found {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{what} must be at most {maximum}, found {value}")
 
 
 def make_progress(console: Console) -> Progress:
@@ -53,6 +101,7 @@ class Runner:
         threads: int | None = None,
         fail_fast: bool = False,
     ) -> None:
+        check_positive(threads, "--threads", THREADS_MAX)
         self.benchmark = benchmark
         self.output = Path(output)
         self.console = console or Console(stderr=True)
@@ -61,19 +110,52 @@ class Runner:
         self._dataset: Dataset | None = None
         self._split: Split | None = None
         self.summary: RunSummary | None = None
+        self.lock = OutputLock(self.output)
+        self.fingerprint: dict[str, Any] | None = None
+        self.jobs: list[StudyJob] = []
 
     def prepare(self) -> None:
-        """Load the dataset and split it (seeded)."""
+        """Load the dataset and split it (seeded); check what the metrics and the studies
+        need of them (before any training)."""
         config = self.benchmark.config
         with self.console.status(f"loading dataset '{config.dataset.plugin}'"):
             self._dataset = self.benchmark.load_dataset()
         check_settings(self._dataset, Settings.of(config.report))  # [report] songs, before training
+        self.check_labels(self._dataset)
         self._split = make_split(
             self._dataset,
             config.split.fractions,
             seed=self.benchmark.seed,
             subsample=config.split.subsample,
         )
+        self.check_parts(self._split)
+
+    def check_labels(self, dataset: Dataset) -> None:
+        """Every song-table column a metric ``requires`` has labels in ``dataset``."""
+        for name, metric, _ in self.benchmark.metrics:
+            for column in sorted(metric.requires):
+                if not dataset.has_labels(column):
+                    raise DataError(
+                        f"{self.benchmark.source}: [metrics.{name}] needs a '{column}' label on "
+                        f"songs, but dataset '{dataset.name}' (plugin "
+                        f"'{self.benchmark.dataset.name}') has none; remove [metrics.{name}] "
+                        f"or give the dataset {column} labels"
+                    )
+
+    def check_parts(self, split: Split) -> None:
+        """The held-out parts the run scores on are not empty once the fractions are rounded."""
+        config = self.benchmark.config
+        total = len(split.train_ids) + len(split.validation_ids) + len(split.test_ids)
+        needed = {config.evaluation.part: "[evaluation] part scores the configurations on it"}
+        if config.study:
+            needed.setdefault("validation", "studies score their trials on it")
+        for part, why in needed.items():
+            if len(split.held_out(part)) == 0:
+                fraction = getattr(config.split, part)
+                raise ConfigError(
+                    f"{self.benchmark.source}: [split] {part} = {fraction:g} of {total} "
+                    f"sequences rounds to none, but {why}; give a larger {part} fraction"
+                )
 
     @property
     def dataset(self) -> Dataset:
@@ -114,10 +196,122 @@ class Runner:
         """Run the listed configurations, then every study (and [scale]), then write.
 
         Returns the summary as written (its JSON form); :attr:`summary` holds the typed one.
+        Everything a user can get wrong is checked first (:meth:`preflight`), before anything
+        is written or trained.
         """
+        check_positive(budget, "--budget")
         started = datetime.now(UTC)
-        if self._dataset is None:
-            self.prepare()
+        self.preflight(budget)
+        try:
+            self.mark_in_progress()
+            return self.execute(budget, started)
+        finally:
+            self.lock.release()
+
+    # -- before anything is written --------------------------------------------------------
+    def preflight(self, budget: int | None = None) -> None:
+        """Check the output path, take the output lock, load and check the data, compute the
+        fingerprint and compare it with what the folder holds. Writes nothing (the lock file
+        and folders it created are removed again on failure); holds the lock on success."""
+        check_output(self.output, self.layout())
+        self.lock.acquire()
+        try:
+            if self._dataset is None:
+                self.prepare()
+            digest = fingerprint.dataset_digest(self.dataset)
+            self.jobs = self.study_jobs()
+            studies = []
+            for job in self.jobs:
+                rate = job.subsample
+                job.extra = {
+                    "fingerprint": fingerprint.study_fingerprint(
+                        self.benchmark,
+                        digest,
+                        rate if rate is not None else self.benchmark.config.split.subsample,
+                    )
+                }
+                if rate is not None:
+                    job.extra["subsample"] = rate
+                study = self.make_study(job, self.split, budget, None)
+                job.header = study.header.to_json()
+                studies.append(study)
+            headers = {j.plan.name: j.header for j in self.jobs if j.subsample is None and j.header}
+            self.fingerprint = fingerprint.run_fingerprint(self.benchmark, digest, headers)
+            self.check_previous_run()
+            for study in studies:
+                study.check_journal()
+        except BaseException:
+            self.lock.release(remove_created=True)
+            raise
+
+    def layout(self) -> tuple[list[str], list[str]]:
+        """The folders and files of the output directory this run writes (relative paths)."""
+        folders = ["embeddings", "per_query", "studies", "explorer"]
+        folders += [f"embeddings/{c.name}" for c in self.benchmark.configurations]
+        files = [SUMMARY, RUNNING, CONFIG, REPORT]
+        files.append(LOCK_FILE)
+        for job in self.study_jobs():
+            folders.append(f"studies/{job.folder}")
+            files.append(f"studies/{job.folder}/{JOURNAL}")
+        return folders, files
+
+    def study_jobs(self) -> list[StudyJob]:
+        """Every study this run runs: each ``[[study]]``, then each ``[scale]`` rate's."""
+        jobs = [StudyJob(plan, plan.name, None) for plan in self.benchmark.studies]
+        section = self.benchmark.config.scale
+        if section is not None:
+            names = section.studies or [p.name for p in self.benchmark.studies]
+            for rate in section.rates:
+                for plan in (p for p in self.benchmark.studies if p.name in names):
+                    jobs.append(StudyJob(plan, f"{plan.name}@{scale_label(rate)}", rate))
+        return jobs
+
+    def check_previous_run(self) -> None:
+        """The folder's earlier run, finished (``summary.json``) or interrupted (the
+        in-progress marker), has this run's fingerprint; else a FingerprintError."""
+        assert self.fingerprint is not None
+        for name, what in ((SUMMARY, "the results"), (RUNNING, "an interrupted run's marker")):
+            path = self.output / name
+            if not path.exists():
+                continue
+            recorded = read_json(path, what)
+            found = recorded.get("fingerprint") if isinstance(recorded, dict) else None
+            fresh = f"use another --output directory, or delete {self.output}"
+            if not isinstance(found, dict):
+                raise fingerprint.FingerprintError(
+                    f"{path}: records no run fingerprint (written by an older embench, or not "
+                    "by embench): cannot tell whether this benchmark and data are the ones "
+                    f"that wrote it, so they are not mixed; to start afresh, {fresh}"
+                )
+            changed = fingerprint.changes(found, self.fingerprint)
+            if changed:
+                keys = fingerprint.differing(found, self.fingerprint)
+                raise fingerprint.refusal(
+                    "the run in this folder was started with a different "
+                    + fingerprint.topics(keys),
+                    str(path),
+                    changed,
+                    fresh,
+                )
+            return  # summary.json checked: a marker beside it is from the same run
+
+    def mark_in_progress(self) -> None:
+        """Before anything is rewritten: the marker in, the old ``summary.json`` out."""
+        write_json(
+            self.output / RUNNING,
+            {
+                "running": "this run has not finished; run the same command to resume it",
+                **holder_info(),
+                "fingerprint": self.fingerprint,
+            },
+        )
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.output / SUMMARY)
+        fsync_directory(self.output)
+
+    # -- the run ---------------------------------------------------------------------------
+    def execute(self, budget: int | None, started: datetime) -> dict[str, Any]:
+        """Train, search, write every file, and ``summary.json`` last."""
         part = self.benchmark.config.evaluation.part
         outcomes: list[TrialOutcome] = []
         studies: dict[str, StudySummary] = {}
@@ -125,13 +319,14 @@ class Runner:
         with make_progress(self.console) as progress:
             for configuration in self.benchmark.configurations:
                 outcomes.append(self.run_configuration(configuration, progress, part))
-            for plan in self.benchmark.studies:
-                result = self.run_study(plan, self.split, plan.name, budget, progress)
-                studies[plan.name] = result.summary()
-                outcomes += self.final_evaluation(plan, result, progress, part)
+            for job in self.jobs:
+                if job.subsample is None:
+                    result = self.run_study(job, self.split, budget, progress)
+                    studies[job.plan.name] = result.summary()
+                    outcomes += self.final_evaluation(job.plan, result, progress, part)
             if self.benchmark.config.scale:
                 scale = self.run_scale(self.benchmark.config.scale, budget, progress, part)
-        self.summary = self.write(outcomes, part, started, studies=studies, scale=scale)
+        summary = self.write(outcomes, part, started, studies=studies, scale=scale)
         write_explorer_after_run(  # explorer/: the report's neighbour explorer and song map
             self.output,
             {o.name: o.embedding for o in outcomes if o.embedding is not None},
@@ -142,25 +337,36 @@ class Runner:
             threads=self.threads,
             console=self.console,
         )
-        write_report_after_run(self.output, self.console)  # report.html + PNG plots
-        return self.summary.to_json()
+        # report.html + PNG plots, from the summary in memory: summary.json is not there yet
+        write_report_after_run(self.output, self.console, summary=summary)
+        summary.to_disk(self.output / SUMMARY)  # last: the folder is one finished run again
+        os.unlink(self.output / RUNNING)
+        fsync_directory(self.output)
+        self.summary = summary
+        return summary.to_json()
 
-    def run_study(
-        self, plan, split: Split, folder: str, budget, progress, extra=None
-    ) -> StudyResult:
-        study = Study(
-            plan,
+    def make_study(
+        self, job: StudyJob, split: Split, budget: int | None, progress: Progress | None
+    ) -> Study:
+        return Study(
+            job.plan,
             self.benchmark.metrics,
             self.dataset,
             split,
-            self.output / "studies" / folder,
+            self.output / "studies" / job.folder,
             seed=self.benchmark.seed,
             threads=self.threads,
             budget=budget,
-            header_extra=extra,
+            header_extra=job.extra,
             progress=progress,
         )
-        result = study.run()
+
+    def run_study(
+        self, job: StudyJob, split: Split, budget: int | None, progress: Progress
+    ) -> StudyResult:
+        """Run a study :meth:`preflight` checked, on ``split`` (a [scale] rate's subsample)."""
+        plan = job.plan
+        result = self.make_study(job, split, budget, progress).run()
         if result.set_aside:
             self.console.print(
                 f"[yellow]study {plan.name}: a corrupt last journal line (an interrupted write) "
@@ -186,16 +392,16 @@ class Runner:
     def run_scale(self, section: ScaleSection, budget, progress, part: str) -> list[ScaleResult]:
         """The studies on subsamples of the training sequences (the paper's Table 6)."""
         config = self.benchmark.config
-        names = section.studies or [p.name for p in self.benchmark.studies]
         rows = []
         for rate in section.rates:
             split = make_split(
                 self.dataset, config.split.fractions, seed=self.benchmark.seed, subsample=rate
             )
-            for plan in (p for p in self.benchmark.studies if p.name in names):
-                folder = f"{plan.name}@{rate:g}"
-                result = self.run_study(plan, split, folder, budget, progress, {"subsample": rate})
-                finals = self.final_evaluation(plan, result, progress, part, suffix=f"@{rate:g}")
+            for job in (j for j in self.jobs if j.subsample == rate):
+                plan = job.plan
+                result = self.run_study(job, split, budget, progress)
+                suffix = f"@{scale_label(rate)}"
+                finals = self.final_evaluation(plan, result, progress, part, suffix=suffix)
                 seconds = result.summary().optimisation_seconds
                 for outcome in finals:
                     rows.append(
@@ -219,11 +425,13 @@ class Runner:
         studies: dict[str, StudySummary] | None = None,
         scale: list[ScaleResult] | None = None,
     ) -> RunSummary:
-        """Write embeddings, per-query values, the resolved config and last the summary."""
+        """Write embeddings, per-query values and the resolved config; return the summary
+        (written by :meth:`execute`, last of all)."""
         out = self.output
         for outcome in outcomes:
             if outcome.embedding is not None:
                 export_embedding(out / "embeddings" / outcome.name, outcome.embedding, self.dataset)
+        remove_stale_embeddings(out / "embeddings", {o.name for o in outcomes})
         per_metric: dict[str, list[pd.DataFrame]] = {}
         for outcome in outcomes:
             if outcome.evaluation is None:
@@ -247,7 +455,7 @@ class Runner:
         marks = compute_marks(plain, tables, self.benchmark.metrics, single)
         for row in rows:
             row.marks = marks.get(row.name, {})
-        write_json(out / "config.json", self.benchmark.resolved())
+        write_json(out / CONFIG, self.benchmark.resolved())
         plugin_packages = sorted(
             {e.origin.package for r in self.benchmark.plugins.registries().values() for e in r}
         )
@@ -274,6 +482,69 @@ class Runner:
             configurations=rows,
             studies=studies or {},
             scale=scale or [],
+            fingerprint=self.fingerprint,
         )
-        summary.to_disk(out / SUMMARY)
         return summary
+
+
+def remove_stale_embeddings(folder: Path, names: set[str]) -> None:
+    """Remove ``embeddings/NAME`` folders of configurations this run no longer has (a study's
+    Pareto front that shrank): the folder holds this run's embeddings only."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name not in names and path.is_dir() and (path / "vectors.npy").exists():
+            shutil.rmtree(path)
+
+
+def fsync_directory(path: Path) -> None:
+    """Make renames and removals in ``path`` durable (where the platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_output(output: Path, layout: tuple[list[str], list[str]]) -> None:
+    """The output directory can be written as ``layout`` (folders, files) says, checked
+    before anything is written: a file where a folder must go (the output itself, a folder
+    above it or inside it), a folder where a file must go, or a folder this process cannot
+    write is a ConfigError naming the path."""
+    output = Path(output)
+    folders, files = layout
+    existing = output
+    while not existing.exists():  # the nearest existing folder above it must be writable
+        if existing == existing.parent:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        kind = "the output directory" if existing == output else f"a folder of {output}"
+        raise ConfigError(
+            f"{existing} is a file, not a folder, but it is {kind}; give another --output"
+        )
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{existing}: no permission to write in this folder (read-only?); give a writable --output"
+        )
+    if existing != output:
+        return
+    for name in folders:
+        path = output / name
+        if path.exists() and not path.is_dir():
+            raise ConfigError(
+                f"{path} is a file where embench must write a folder; move it away or give "
+                "another --output"
+            )
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{path}: no permission to write in this folder")
+    for name in files:
+        path = output / name
+        if path.is_dir():
+            raise ConfigError(
+                f"{path} is a folder where embench must write a file; move it away or give "
+                "another --output"
+            )
+        if name.endswith(JOURNAL) and path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError(f"{path}: no permission to append to this journal")

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from embench import fingerprint
 from embench.benchmark import Configuration, StudyPlan
 from embench.data.dataset import Dataset
 from embench.data.split import Split
-from embench.errors import ConfigError, EmbenchError
+from embench.errors import EmbenchError
 from embench.executors import make_executor
 from embench.io import to_jsonable
 from embench.journal import FILENAME, Journal
@@ -189,13 +190,22 @@ class Study:
 
     # -- journal ---------------------------------------------------------------------------
     def _check_header(self, recorded: StudyHeader) -> None:
+        """Refuse to resume a journal written by another study, data or benchmark (exit 2)."""
         changed = self.header.differences(recorded)
         if changed:
-            raise ConfigError(
-                f"study '{self.plan.name}' in {self.directory} was started with a different "
-                f"{', '.join(changed)}; refusing to resume it. Use another --output directory "
-                f"or delete {self.journal.path} to start over."
+            raise fingerprint.refusal(
+                f"study '{self.plan.name}' was started with a different {', '.join(changed)}",
+                str(self.journal.path),
+                fingerprint.changes(recorded.to_json(), self.header.to_json(), ignore=["kind"]),
+                f"use another --output directory, or delete {self.directory}",
             )
+
+    def check_journal(self) -> None:
+        """Before anything runs: the journal is readable and was written by this very study
+        (reads it without modifying it; :class:`~embench.errors.EmbenchError` otherwise)."""
+        contents = self.journal.read(repair=False)
+        if contents.header is not None:
+            self._check_header(contents.header)
 
     def _configuration(self, name: str, suggested: dict[str, Any]) -> Configuration:
         return Configuration(name, self.plan.embedder, self.plan.params(suggested))

@@ -175,7 +175,10 @@ class SyntheticOptions(embench.Options):
         None, ge=1, description="(seed, recommendation) pairs drawn (default: 4 x songs, <= 200k)"
     )
     seed: int | None = Field(
-        None, ge=0, description="seed of the data only (default: the benchmark's seed)"
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="seed of the data only (default: the benchmark's seed)",
     )
 
     @model_validator(mode="after")

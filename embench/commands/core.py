@@ -23,12 +23,25 @@ from embench.runner import Runner
 
 
 # -- embench run ---------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse then exits with code 2 and the usage)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("benchmark", help="benchmark .toml file")
     parser.add_argument("--output", "-o", help="output directory (default: runs/NAME)")
-    parser.add_argument("--threads", type=int, help="override [benchmark] threads")
+    parser.add_argument("--threads", type=positive_int, help="override [benchmark] threads")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
-    parser.add_argument("--budget", type=int, help="override every study's budget (trials)")
+    parser.add_argument(
+        "--budget", type=positive_int, help="override every study's budget (trials)"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.add_argument(
         "--check", action="store_true", help="then check the benchmark's [thresholds] (exit 1)"

@@ -64,7 +64,7 @@ def _integers(tokens: list[str], path: Path, line_of, what: str) -> np.ndarray:
     """Tokens -> int64 array; a DataError naming the first token that is not an integer >= 0."""
     try:
         values = np.array(tokens).astype(np.int64) if tokens else np.zeros(0, dtype=np.int64)
-        if len(values) and values.min() >= 0:
+        if not len(values) or values.min() >= 0:  # no tokens: no ids (e.g. no song tagged)
             return values
     except (ValueError, OverflowError):
         pass

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from rich.table import Table
 
 from embench.errors import ConfigError, did_you_mean
@@ -38,13 +38,20 @@ BENCHMARK_SOURCE = "benchmark [thresholds]"
 class Threshold(BaseModel):
     """The bounds of one metric value key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # nan/inf bound no value
 
     min: float | None = None
     max: float | None = None
     min_relative: float | None = None
     max_relative: float | None = None
     configuration: str | list[str] | None = None
+
+    @field_validator(*BOUNDS, mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic would read true as 1.0
+            raise ValueError("expected a number, not a boolean")
+        return value
 
     @model_validator(mode="after")
     def _some_bound(self) -> Threshold:

@@ -24,6 +24,7 @@ from embench.report.console import COLUMNS, format_value
 from embench.report.explorer import EXPLORER, load_explorer, page_data
 from embench.report.load import Run, RunDirError, StudyRecords, load_run, value
 from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
+from embench.summary import RunSummary
 
 REPORT = "report.html"
 PNG_PREFIX = "report-"  # the PNG files beside the report: report-NAME.png
@@ -782,13 +783,16 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
     return page, [*popularity_plots, *play_plots, *study_plots_]
 
 
-def write_report(path: str | Path, *, best: str | None = None) -> Path:
+def write_report(
+    path: str | Path, *, best: str | None = None, summary: RunSummary | None = None
+) -> Path:
     """Rebuild ``report.html`` and its PNG files in the run directory ``path``.
 
     The PNG files are written first and the page last, each atomically; PNG files of an
-    earlier report that this one no longer has are removed.
+    earlier report that this one no longer has are removed. ``summary``: the run's summary
+    when ``summary.json`` is not written yet (``embench run`` writes it after the report).
     """
-    run = load_run(path)
+    run = load_run(path, summary=summary)
     page, plots = build_report(run, best=best)
     written = set()
     for plot in plots:
@@ -800,11 +804,13 @@ def write_report(path: str | Path, *, best: str | None = None) -> Path:
     return write_text(run.path / REPORT, page)
 
 
-def write_report_after_run(path: Path, console=None) -> Path | None:
-    """What ``embench run`` calls: a report that cannot be built is a warning, not a lost run
-    (the results are already written; ``embench report`` rebuilds it)."""
+def write_report_after_run(
+    path: Path, console=None, summary: RunSummary | None = None
+) -> Path | None:
+    """What ``embench run`` calls (with the summary it is about to write): a report that
+    cannot be built is a warning, not a lost run (``embench report`` rebuilds it)."""
     try:
-        return write_report(path)
+        return write_report(path, summary=summary)
     except Exception as exc:  # the run's results are safe on disk either way
         if os.environ.get("EMBENCH_DEBUG"):
             raise

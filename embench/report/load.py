@@ -167,10 +167,12 @@ def read_journal(path: Path, name: str) -> StudyRecords:
     )
 
 
-def load_run(path: str | Path, *, journals: bool = True) -> Run:
+def load_run(path: str | Path, *, journals: bool = True, summary: RunSummary | None = None) -> Run:
     """Load a finished run directory; :class:`RunDirError` names whatever is missing.
 
     ``journals``: also read every study's journal (needed by the HTML report, not by checks).
+    ``summary``: the run's summary when it is not on disk yet (``embench run`` builds the
+    report before it writes ``summary.json``, which comes last).
     """
     path = Path(path)
     if not path.exists():
@@ -178,7 +180,7 @@ def load_run(path: str | Path, *, journals: bool = True) -> Run:
     if not path.is_dir():
         raise RunDirError(f"{path}: not a directory; expected the output directory of embench run")
     summary_path = path / SUMMARY
-    if not summary_path.exists():
+    if summary is None and not summary_path.exists():
         started = [p.name for p in (path / "studies", path / CONFIG) if p.exists()]
         hint = (
             "the run was interrupted before it finished (summary.json is written last); "
@@ -187,7 +189,7 @@ def load_run(path: str | Path, *, journals: bool = True) -> Run:
             else "not an embench run directory"
         )
         raise RunDirError(f"{path}: {SUMMARY} is missing: {hint}")
-    result = RunSummary.from_disk(summary_path)
+    result = summary if summary is not None else RunSummary.from_disk(summary_path)
     config = read_json(path / CONFIG, "the resolved benchmark configuration")
     run = Run(path=path, summary=result.to_json(), config=config, result=result)
     if journals:
