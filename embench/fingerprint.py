@@ -64,7 +64,7 @@ def dataset_digest(dataset: Dataset) -> str:
 
 def _update_array(h: Any, array: np.ndarray) -> None:
     h.update(f"{array.dtype.str}{array.shape}".encode())
-    h.update(memoryview(array).cast("B"))
+    h.update(np.ascontiguousarray(array).data.cast("B"))
 
 
 def _update_frame(h: Any, frame: pd.DataFrame) -> None:
@@ -133,9 +133,6 @@ def _data_part(benchmark: Benchmark, digest: str, subsample: float) -> dict[str,
             "validation": split.validation,
             "test": split.test,
             "subsample": subsample,
-        },
-        "metrics": {
-            name: options.model_dump(mode="json") for name, _, options in benchmark.metrics
         },
     }
 
