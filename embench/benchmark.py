@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from embench.config import (
 )
 from embench.data.dataset import Dataset
 from embench.errors import ConfigError, DataError, EmbenchError, PluginError, did_you_mean
+from embench.index import IndexChoice
 from embench.plugins import Plugins, get_plugin_manager
 from embench.registry import Entry
 from embench.report.check import parse_thresholds
@@ -92,6 +93,7 @@ class Benchmark:
     metrics: list[tuple[str, Metric, BaseModel]]
     plugins: Plugins
     studies: list[StudyPlan]
+    index: IndexChoice = field(default_factory=IndexChoice)
 
     @property
     def seed(self) -> int:
@@ -122,6 +124,7 @@ class Benchmark:
         out = self.config.model_dump(mode="json")
         out["dataset"]["options"] = self.dataset_options.model_dump(mode="json")
         out["metrics"] = {name: opts.model_dump(mode="json") for name, _, opts in self.metrics}
+        out["index"]["options"] = self.index.options.model_dump(mode="json")
         for section, configuration in zip(out["configuration"], self.configurations, strict=True):
             section["params"] = configuration.params.model_dump(mode="json")
         return out
@@ -203,6 +206,16 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
         options = validate_options(entry.cls.Options, values, source, ("metrics", name))
         metrics.append((name, entry.cls(), options))
     contract.validate_unique_values((name, metric) for name, metric, _ in metrics)
+    index_entry = lookup(plugins.indexes, config.index.plugin, "index.plugin")
+    contract.accept_class("index", index_entry)
+    index = IndexChoice(
+        index_entry.name,
+        index_entry.cls,
+        validate_options(
+            index_entry.cls.Options, config.index.options, source, ("index", "options")
+        ),
+        config.index.recall_queries,
+    )
     directions: dict[str, str] = {}
     for _, metric, _ in metrics:
         directions.update({key: value.direction for key, value in metric.values.items()})
@@ -222,6 +235,7 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
         metrics,
         plugins,
         studies,
+        index,
     )
 
 

@@ -138,6 +138,19 @@ class EvaluationSection(Section):
     part: Literal["validation", "test"] = "test"
 
 
+class IndexSection(Section):
+    """``[index]``: the neighbour search behind every metric (``exact``, ``annoy``, ...)."""
+
+    plugin: str = Field("exact", description="neighbour-index plugin name (see `embench plugins`)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the plugin's options")
+    recall_queries: int = Field(
+        1000,
+        ge=1,
+        description="an approximate index's recall@k is measured against the exact search on "
+        "a seeded sample of this many of the requested songs",
+    )
+
+
 class ScalarisedObjective(Section):
     """lambda(a) = a * HitRate + (1 - a) * rVRC, rVRC relative to the default configuration."""
 
@@ -266,6 +279,7 @@ class BenchmarkConfig(Section):
         description="metric plugins to compute, by name, with their options",
     )
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    index: IndexSection = Field(default_factory=IndexSection)
     study: list[StudySection] = Field(default_factory=list)
     scale: ScaleSection | None = None
     report: ReportSection = Field(default_factory=ReportSection)
@@ -289,11 +303,12 @@ class BenchmarkConfig(Section):
                 seen[item.name.casefold()] = item.name
         for study in self.study:  # a study's results are rows named after it
             pattern = study_result_pattern(study.name)
-            for item in (*self.configuration, *(s for s in self.study if s is not study)):
-                if pattern.fullmatch(item.name.casefold()):
-                    kind = "configuration" if item in self.configuration else "study"
+            others: list[ConfigurationSection | StudySection] = [*self.configuration]
+            for other in others + [s for s in self.study if s is not study]:
+                if pattern.fullmatch(other.name.casefold()):
+                    kind = "configuration" if other in self.configuration else "study"
                     raise ValueError(
-                        f"{kind} name '{item.name}' is taken by study '{study.name}', whose "
+                        f"{kind} name '{other.name}' is taken by study '{study.name}', whose "
                         f"retrained best configurations are named {study.name}, "
                         f"{study.name}-p1, {study.name}-p2, ... (and {study.name}@RATE... under "
                         "[scale]); rename one of them"

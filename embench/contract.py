@@ -35,6 +35,7 @@ from embench.api import (
 )
 from embench.embedding import ContractError, Embedding
 from embench.errors import PluginError, did_you_mean
+from embench.index import NeighbourIndex
 from embench.registry import Entry, Origin
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "validate_embedder_class",
     "validate_flag_pairs",
     "validate_flags",
+    "validate_index_class",
+    "validate_index_rows",
     "validate_intervals",
     "validate_embedding",
     "validate_metric_class",
@@ -412,12 +415,59 @@ def validate_unique_values(metrics: Iterable[tuple[str, type[Metric] | Metric]])
             owner[key] = name
 
 
+# -- neighbour indexes -----------------------------------------------------------------------
+def validate_index_class(cls: type[NeighbourIndex]) -> None:
+    """A neighbour-index class implements ``build`` and says whether it is ``approximate``."""
+    if not implements(cls, NeighbourIndex, "build"):
+        raise ContractError("does not implement build(vectors, options, *, seed, threads)")
+    if not isinstance(cls.approximate, bool):
+        raise ContractError(f"approximate must be True or False, found {cls.approximate!r}")
+
+
+def validate_index_rows(rows: object, queries: np.ndarray, n: int, k: int) -> np.ndarray:
+    """What a built index's ``search`` returns for ``queries`` (rows of a catalogue of ``n``):
+    an integer array of shape ``(len(queries), k)``, each row holding distinct rows in
+    ``0..n-1`` other than its query, then -1 padding. Returns it as int32."""
+    found = np.asarray(rows)
+    if found.shape != (len(queries), k) or not (
+        np.issubdtype(found.dtype, np.integer) or found.size == 0
+    ):
+        raise ContractError(
+            f"search returned {found.dtype} {found.shape}, expected integers of shape "
+            f"{(len(queries), k)}"
+        )
+    found = found.astype(np.int64, copy=False)
+    if found.size == 0:
+        return found.astype(np.int32)
+    if found.min() < -1 or found.max() >= n:
+        bad = found[(found < -1) | (found >= n)]
+        raise ContractError(f"search returned rows outside 0..{n - 1} (and -1): {few(bad)}")
+    valid = found >= 0
+    if (valid[:, 1:] & ~valid[:, :-1]).any():
+        raise ContractError("search returned -1 padding before a neighbour: pad at the end")
+    itself = (found == np.asarray(queries)[:, None]).any(axis=1)
+    if itself.any():
+        raise ContractError(
+            f"search returned a query as its own neighbour (rows {few(queries[itself])})"
+        )
+    ordered = np.sort(np.where(valid, found, -np.arange(1, k + 1)), axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if repeated.any():
+        raise ContractError(
+            f"search returned a neighbour twice for query rows {few(queries[repeated])}"
+        )
+    return found.astype(np.int32)
+
+
 def accept_class(kind: str, entry: Entry[Any]) -> None:
-    """The class rules of a registered ``embedder`` or ``metric`` (``kind``), as a PluginError
-    naming the plugin: checked when a benchmark names the plugin, before any training."""
+    """The class rules of a registered ``embedder``, ``metric`` or ``index`` (``kind``), as a
+    PluginError naming the plugin: checked when a benchmark names the plugin, before any
+    training."""
     try:
         if kind == "embedder":
             validate_search_space(entry.cls)
+        elif kind == "index":
+            validate_index_class(entry.cls)
         else:
             validate_metric_class(entry.cls)
     except ContractError as exc:

@@ -34,6 +34,12 @@ def register_datasets(register):
 
 
 @hookspec
+def register_indexes(register):
+    """Register neighbour-index classes (subclasses of ``embench.NeighbourIndex``), chosen by
+    a benchmark's ``[index] plugin``: ``register(MyIndex)``."""
+
+
+@hookspec
 def register_commands(register):
     """Register ``embench`` sub-commands: ``register(Command(name, help, add_arguments, run))``.
 

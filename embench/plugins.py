@@ -19,6 +19,7 @@ import pluggy
 from embench import hookspecs
 from embench.api import DatasetLoader, Embedder, Metric, Optimiser
 from embench.errors import PluginError
+from embench.index import ExactIndex, NeighbourIndex
 from embench.registry import Command, Commands, Origin, Registry
 
 GROUP = "embench"
@@ -49,6 +50,7 @@ class Plugins:
     optimisers: Registry
     datasets: Registry
     commands: Commands
+    indexes: Registry
 
     def registries(self) -> dict[str, Registry]:
         return {
@@ -56,6 +58,7 @@ class Plugins:
             "metric": self.metrics,
             "optimiser": self.optimisers,
             "dataset": self.datasets,
+            "index": self.indexes,
         }
 
 
@@ -110,12 +113,16 @@ def get_plugin_manager(
         Registry("optimiser", Optimiser),
         Registry("dataset", DatasetLoader),
         Commands(),
+        Registry("index", NeighbourIndex),
     )
+    # The exact neighbour search is the core's own kernel: always there, whatever is loaded.
+    plugins.indexes.add(ExactIndex, Origin("embench", "embench", _core_version()))
     hooks = {
         "embedder": pm.hook.register_embedders,
         "metric": pm.hook.register_metrics,
         "optimiser": pm.hook.register_optimisers,
         "dataset": pm.hook.register_datasets,
+        "index": pm.hook.register_indexes,
     }
     for kind, registry in plugins.registries().items():
         for impl in hooks[kind].get_hookimpls():
@@ -123,6 +130,13 @@ def get_plugin_manager(
     for impl in pm.hook.register_commands.get_hookimpls():
         _collect(impl, "command", origins[impl.plugin_name], plugins.commands.add)
     return plugins
+
+
+def _core_version() -> str:
+    try:
+        return metadata.version("embench")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a source checkout
+        return "?"
 
 
 def _collect(

@@ -188,6 +188,7 @@ class Runner:
             on_stage=lambda stage: progress.update(
                 task, description=f"{stage} {configuration.name}"
             ),
+            index=self.benchmark.index,
         )
         progress.update(task, completed=1.0, description=f"{configuration.name}: {outcome.status}")
         return outcome
@@ -359,6 +360,7 @@ class Runner:
             budget=budget,
             header_extra=job.extra,
             progress=progress,
+            index=self.benchmark.index,
         )
 
     def run_study(

@@ -21,6 +21,7 @@ from embench.data.dataset import Dataset
 from embench.data.split import Split
 from embench.errors import EmbenchError
 from embench.executors import make_executor
+from embench.index import IndexChoice
 from embench.io import to_jsonable
 from embench.journal import FILENAME, Journal
 from embench.pareto import non_dominated
@@ -42,6 +43,7 @@ class TrialTask:
     time_limit: float | None
     fail_fast: bool
     suggested: dict[str, Any] | None = None  # what the optimiser asked (None: the default)
+    index: IndexChoice | None = None  # the benchmark's [index] (None: the exact search)
 
 
 def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
@@ -58,6 +60,7 @@ def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
         threads=task.threads,
         fail_fast=task.fail_fast,
         time_limit=task.time_limit,
+        index=task.index,
     )
     return TrialRecord(
         kind="trial" if task.suggested is not None else "default",
@@ -163,9 +166,11 @@ class Study:
         budget: int | None = None,
         header_extra: dict | None = None,
         progress=None,
+        index: IndexChoice | None = None,
     ) -> None:
         self.plan = plan
         self.metrics = metrics
+        self.index = index
         self.dataset = dataset
         self.split = split
         self.directory = Path(directory)
@@ -221,6 +226,7 @@ class Study:
             time_limit,
             self.plan.section.fail_fast,
             suggested,
+            index=self.index,
         )
 
     # -- the loop --------------------------------------------------------------------------

@@ -54,9 +54,17 @@ class SummaryModel(BaseModel):
 
 
 class ConfigurationResult(SummaryModel):
-    """One configuration of the results table: a listed one, or a study's retrained best."""
+    """One configuration of the results table: a listed one, or a study's retrained best.
 
-    optional: ClassVar[frozenset[str]] = frozenset({"metrics", "tables"})
+    ``intervals``: value key -> ``{n, population, low, high}`` (the queries scored, the queries
+    the exact value scores, the 95% confidence interval of the exact value; ``n <
+    population``: a sampled figure). ``index``: how neighbours were searched when the benchmark
+    names an ``[index]``: ``{plugin, options, approximate, build_seconds, search_seconds}``
+    and, for an approximate index, ``k``, ``recall`` (recall@k against the exact search),
+    ``recall_interval`` and ``values`` (the value keys computed through it: approximate).
+    """
+
+    optional: ClassVar[frozenset[str]] = frozenset({"metrics", "tables", "intervals", "index"})
 
     name: str
     embedder: str = ""
@@ -69,6 +77,8 @@ class ConfigurationResult(SummaryModel):
     metrics: dict[str, Number | None] | None = None  # absent when it was not scored
     tables: dict[str, Any] | None = None  # "metric.table": a DataFrame as orient="split"
     marks: dict[str, str] = {}  # value key -> significance marks
+    intervals: dict[str, dict[str, Number | None]] | None = None
+    index: dict[str, Any] | None = None
 
 
 class DefaultSummary(SummaryModel):

@@ -23,6 +23,7 @@ from embench.data.dataset import Dataset
 from embench.data.split import Split
 from embench.errors import EmbenchError, PluginError
 from embench.evaluation import EvalContext, Evaluation, evaluate
+from embench.index import IndexChoice
 from embench.io import to_jsonable, write_npy, write_parquet
 from embench.records import TrialStatus
 from embench.summary import ConfigurationResult
@@ -50,7 +51,7 @@ class TrialOutcome:
 
     def result(self) -> ConfigurationResult:
         """Its row of the results table (``summary.json``'s ``configurations``)."""
-        metrics = tables = None
+        metrics = tables = intervals = index = None
         if self.evaluation is not None:
             metrics = to_jsonable(self.evaluation.values)
             tables = {
@@ -58,6 +59,9 @@ class TrialOutcome:
                 for metric, result in self.evaluation.results.items()
                 for name, table in result.tables.items()
             }
+            intervals = {k: i.to_json() for k, i in self.evaluation.intervals.items()} or None
+            if self.evaluation.index is not None:
+                index = self.evaluation.index.to_json()
         return ConfigurationResult(
             name=self.name,
             embedder=self.embedder,
@@ -69,6 +73,8 @@ class TrialOutcome:
             eval_seconds={k: round(v, 3) for k, v in self.eval_seconds.items()},
             metrics=metrics,
             tables=tables,
+            intervals=intervals,
+            index=index,
         )
 
 
@@ -123,9 +129,11 @@ def train_and_evaluate(
     time_limit: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    index: IndexChoice | None = None,
 ) -> TrialOutcome:
     """Train one configuration and score it on ``part``; failures are recorded, not raised
-    (unless ``fail_fast``). A training slower than ``time_limit`` seconds is infeasible."""
+    (unless ``fail_fast``). A training slower than ``time_limit`` seconds is infeasible.
+    ``index``: the benchmark's ``[index]`` neighbour search (None: the exact kernel)."""
     outcome = TrialOutcome(
         configuration.name,
         configuration.embedder.name,
@@ -163,7 +171,7 @@ def train_and_evaluate(
                 seed=seed,
                 threads=threads,
             )
-            outcome.evaluation = evaluate(ctx, metrics)
+            outcome.evaluation = evaluate(ctx, metrics, index=index)
             outcome.eval_seconds = outcome.evaluation.seconds
     except EmbenchError as exc:
         if fail_fast:

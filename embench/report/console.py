@@ -48,19 +48,84 @@ def format_value(value) -> str:
     return f"{value:.4f}"
 
 
+APPROXIMATE = "\u2248"  # marks a figure computed through an approximate neighbour index
+
+
+def sampled_interval(row: dict, key: str) -> dict | None:
+    """The ``{n, population, low, high}`` of a *sampled* figure of ``row`` (None: exact)."""
+    interval = (row.get("intervals") or {}).get(key)
+    if not interval or interval.get("n", 0) >= interval.get("population", 0):
+        return None
+    return interval
+
+
+def is_approximate(row: dict, key: str) -> bool:
+    """Whether ``row``'s figure ``key`` was computed through an approximate index."""
+    index = row.get("index") or {}
+    return bool(index.get("approximate")) and key in (index.get("values") or [])
+
+
+def format_figure(row: dict, key: str) -> str:
+    """The figure as the tables show it: ``\u22480.1234 \u00b10.0016`` (approximate, with
+    the half-width of the 95% interval of a sampled figure)."""
+    text = format_value((row.get("metrics") or {}).get(key))
+    interval = sampled_interval(row, key)
+    if interval is not None and interval.get("low") is not None and text != "-":
+        text += f" \u00b1{format_value((interval['high'] - interval['low']) / 2)}"
+    return (APPROXIMATE if is_approximate(row, key) else "") + text
+
+
+def _count(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
+def precision_notes(configurations: list[dict], keys: list[str]) -> list[str]:
+    """One line per sampled figure among ``keys`` (its sample size of its population) and per
+    approximate index (its recall@k against the exact search)."""
+    notes = []
+    for key in keys:
+        intervals = [i for r in configurations if (i := sampled_interval(r, key))]
+        if intervals:
+            n = _count([i["n"] for i in intervals])
+            population = _count([i["population"] for i in intervals])
+            notes.append(f"{COLUMNS.get(key, key)}: sampled, n = {n} of {population}")
+    recalls: dict[str, list[dict]] = {}
+    for row in configurations:
+        index = row.get("index") or {}
+        if index.get("approximate") and index.get("recall") is not None:
+            recalls.setdefault(index["plugin"], []).append(index)
+    for plugin, indexes in recalls.items():
+        values = [i["recall"] for i in indexes]
+        shown = f"{min(values):.3f}" + (f"-{max(values):.3f}" if max(values) > min(values) else "")
+        notes.append(
+            f"{APPROXIMATE} approximate neighbours (index '{plugin}'): recall@{indexes[0]['k']} "
+            f"{shown} against the exact search"
+        )
+    return notes
+
+
 def results_table(configurations: list[dict], title: str = "Results") -> Table:
-    """One row per configuration; ``marks`` (per value key) are appended to the figures."""
+    """One row per configuration; ``marks`` (per value key) are appended to the figures, a
+    sampled figure shows the half-width of its 95% interval, an approximate one a leading
+    \u2248 (the caption says how many queries each sampled figure scored, and the index's
+    recall)."""
     keys: list[str] = []
     for row in configurations:
         for key in row.get("metrics", {}):
             if key not in keys:
                 keys.append(key)
     ordered = [k for k in COLUMNS if k in keys]
-    table = Table(
-        title=title,
-        caption="* better than the default, \u2020 than the best single-objective study "
-        "(paired t-test, Bonferroni, p < 0.01); LGC/LAC: local genre/artist coherence",
+    notes = precision_notes(configurations, ordered)
+    caption = (
+        "* better than the default, \u2020 than the best single-objective study "
+        "(paired t-test, Bonferroni, p < 0.01); LGC/LAC: local genre/artist coherence"
     )
+    if notes:
+        caption += "; \u00b1: half-width of the 95% interval of a sampled figure\n" + "\n".join(
+            notes
+        )
+    table = Table(title=title, caption=caption)
     table.add_column("configuration", style="bold", overflow="fold")
     table.add_column("embedder", overflow="fold")
     for key in ordered:
@@ -72,6 +137,6 @@ def results_table(configurations: list[dict], title: str = "Results") -> Table:
             table.add_row(row["name"], row.get("embedder", ""), f"[red]{error}[/red]")
             continue
         marks = row.get("marks", {})
-        cells = [format_value(row["metrics"].get(k)) + marks.get(k, "") for k in ordered]
+        cells = [format_figure(row, k) + marks.get(k, "") for k in ordered]
         table.add_row(row["name"], row["embedder"], *cells, f"{row.get('train_seconds', 0):.1f}")
     return table

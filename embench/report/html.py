@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from embench.io import write_bytes, write_text
-from embench.report.console import COLUMNS, format_value
+from embench.report.console import (
+    COLUMNS,
+    format_figure,
+    format_value,
+    is_approximate,
+    precision_notes,
+)
 from embench.report.explorer import EXPLORER, load_explorer, page_data
 from embench.report.load import Run, RunDirError, StudyRecords, load_run, value
 from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
@@ -131,6 +137,28 @@ def number_cell(x: Any, marks: str = "") -> str:
     return cell(shown + marks, "num")
 
 
+def figure_cell(row: dict[str, Any], key: str, marks: str = "") -> str:
+    """A results-table figure: ``±`` the half-width of a sampled figure's 95% interval,
+    ``≈`` when an approximate index served it; the tooltip gives the interval and sizes."""
+    if not isinstance(value(row, key), float) or math.isnan(value(row, key)):
+        return number_cell(None, marks)
+    details = []
+    interval = (row.get("intervals") or {}).get(key)
+    if interval:
+        n, population = interval["n"], interval["population"]
+        if n < population and interval.get("low") is not None:
+            details.append(
+                f"95% CI [{interval['low']:.4f}, {interval['high']:.4f}], "
+                f"n = {n:,} of {population:,} queries"
+            )
+        elif n >= population:
+            details.append(f"exact: all {population:,} queries")
+    if is_approximate(row, key):
+        details.append("computed through an approximate neighbour index")
+    attrs = {"title": "; ".join(details)} if details else {}
+    return cell(format_figure(row, key) + marks, "num", **attrs)
+
+
 def figure_html(plot: Plot) -> str:
     data = base64.b64encode(plot.png).decode("ascii")
     return (
@@ -155,7 +183,7 @@ def results_section(run: Run) -> str:
             cells.append(f'<td class="error" colspan="{len(keys) + 1}">{escape(str(error))}</td>')
         else:
             marks = row.get("marks") or {}
-            cells += [number_cell(value(row, k), marks.get(k, "")) for k in keys]
+            cells += [figure_cell(row, k, marks.get(k, "")) for k in keys]
             cells.append(number_cell(row.get("train_seconds")))
         rows.append(cells)
         classes.append("" if status == "ok" else "failed")
@@ -167,6 +195,14 @@ def results_section(run: Run) -> str:
         "per-query values, Bonferroni-corrected, p &lt; 0.01). Scored on the "
         f"{escape(str(run.summary.get('evaluated_on', '?')))} part.</p>"
     )
+    notes = precision_notes([r for r in configurations if r.get("status") == "ok"], keys)
+    if notes:
+        legend += (
+            "<p class='meta'>±: half-width of the 95% confidence interval of a sampled "
+            "figure (hover a figure for the interval and its sample size); "
+            + "; ".join(escape(n) for n in notes)
+            + ".</p>"
+        )
     return (
         "<h2 id='results'>Results</h2>"
         + html_table(header, rows, id="results-table", row_classes=classes)
