@@ -134,6 +134,9 @@ def _data_part(benchmark: Benchmark, digest: str, subsample: float) -> dict[str,
             "test": split.test,
             "subsample": subsample,
         },
+        "metrics": {
+            name: options.model_dump(mode="json") for name, _, options in benchmark.metrics
+        },
     }
 
 
