@@ -1,8 +1,9 @@
 """The ``embench`` command line: the core's own commands plus every command a plugin registers
 through the ``register_commands`` hook, each one an argparse sub-command.
 
-Errors are one clear message: exit 2 for what the user can fix (:class:`EmbenchError`), 3 for a
-bug (set ``EMBENCH_DEBUG=1`` for the traceback), 130 on Ctrl-C.
+Errors are one clear message: exit 2 for what the user can fix (:class:`EmbenchError`, or an
+``OSError`` such as a full disk), 3 for a bug (set ``EMBENCH_DEBUG=1`` for the traceback), 130
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are saved; run the same command to resume")
         return 130
+    except OSError as exc:  # the machine, not embench: a full disk, a permission, a lost mount
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+        return 2
     except Exception as exc:  # a bug in embench itself, or in a plugin's command
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
