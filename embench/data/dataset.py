@@ -101,14 +101,28 @@ class Sequences:
         return int(self.indptr[-1])
 
     def take(self, ids: np.ndarray) -> Sequences:
-        """The sequences with the given indices, in that order."""
+        """The sequences with the given indices, in that order.
+
+        Vectorised, with one extra byte per event when ``ids`` increase strictly (a split's
+        parts), else eight (the position of every kept event).
+        """
         ids = np.asarray(ids, dtype=np.int64)
         lengths = self.lengths[ids]
         indptr = np.concatenate([[0], np.cumsum(lengths)])
-        starts = self.indptr[ids]
-        # Position of every kept event in the flat array, without a Python loop.
-        offsets = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)
-        return Sequences(indptr, self.songs[np.repeat(starts, lengths) + offsets])
+        if len(ids) and np.all(ids[1:] > ids[:-1]):
+            chosen = np.zeros(len(self), dtype=bool)
+            chosen[ids] = True
+            return Sequences(indptr, self.songs[np.repeat(chosen, self.lengths)])
+        # Position of every kept event: +1 within a sequence, a jump at each sequence's start.
+        nonempty = lengths > 0
+        starts, kept = self.indptr[ids][nonempty], lengths[nonempty]
+        position = np.ones(int(indptr[-1]), dtype=np.int64)
+        if len(starts):
+            position[indptr[:-1][nonempty]] = starts - np.concatenate(
+                [[0], starts[:-1] + kept[:-1] - 1]
+            )
+        np.cumsum(position, out=position)
+        return Sequences(indptr, self.songs[position])
 
     def drop_last(self) -> Sequences:
         """Each sequence of length >= 2 without its last song (shorter ones unchanged)."""

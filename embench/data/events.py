@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from embench.data.dataset import Dataset, Sequences
-from embench.data.parquet import read_columns, require_file
+from embench.data.parquet import open_parquet, require_file
 from embench.errors import DataError
 
 Format = Literal["auto", "csv", "tsv", "parquet"]
@@ -59,24 +59,47 @@ def infer_format(path: Path) -> str:
     return kind
 
 
-def _read_table(
+#: Rows per chunk: a CSV/TSV block of ``CHUNK_ROWS * BYTES_PER_ROW`` bytes, or a Parquet batch.
+CHUNK_ROWS = 1 << 20
+BYTES_PER_ROW = 64
+
+
+def _open_chunks(
     path: Path,
     kind: str,
     wanted: list[str],
     optional: list[str],
     column_names: Sequence[str] | None,
     encoding: str = "utf-8",
-) -> tuple[pd.DataFrame, int]:
-    """The wanted (+ present optional) columns as a DataFrame, and the line number of row 0.
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[Iterator[pa.RecordBatch], int]:
+    """The wanted (+ present optional) columns as a stream of record batches of about
+    ``chunk_rows`` rows, and the line number of row 0.
 
-    CSV/TSV files are parsed with ``pyarrow.csv`` (multi-threaded, strict: every row must have
-    as many fields as the header). When it fails, pandas re-reads the file to name the line.
+    CSV/TSV files are parsed with ``pyarrow.csv``'s streaming reader (strict: every row must
+    have as many fields as the header; every column read as text). When it fails, pandas
+    re-reads the file to name the line.
     """
     if kind == "parquet":
         if column_names:
             raise DataError(f"{path}: column_names only applies to CSV/TSV files without a header")
-        table, _ = read_columns(path, tuple(wanted), tuple(c for c in optional if c not in wanted))
-        return table.to_pandas(), 1
+        parquet = open_parquet(path)
+        names = list(parquet.schema_arrow.names)
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {', '.join(repr(c) for c in missing)} "
+                f"(found: {', '.join(names) or 'no columns'})"
+            )
+        columns = list(dict.fromkeys([*wanted, *(c for c in optional if c in names)]))
+
+        def parquet_batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from parquet.iter_batches(batch_size=chunk_rows, columns=columns)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise DataError(f"{path}: cannot read columns {columns} ({exc})") from None
+
+        return parquet_batches(), 1
     pandas_options: dict = {
         "sep": "\t" if kind == "tsv" else ",",
         "keep_default_na": False,
@@ -104,29 +127,39 @@ def _read_table(
             f"(found in {where}: {', '.join(found) or 'nothing'})"
         )
     usecols = list(dict.fromkeys([*wanted, *(c for c in optional if c in found)]))
-    try:
-        table = pcsv.read_csv(
-            str(path),
-            read_options=pcsv.ReadOptions(
-                column_names=found, skip_rows=first_line - 1, encoding=encoding
-            ),
-            parse_options=pcsv.ParseOptions(
-                delimiter=pandas_options["sep"], quote_char=False if kind == "tsv" else '"'
-            ),
-            convert_options=pcsv.ConvertOptions(
-                column_types={c: pa.string() for c in usecols},
-                include_columns=usecols,
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowException, OSError, LookupError) as exc:
-        raise DataError(
+
+    def fail(exc: Exception) -> DataError:
+        return DataError(
             f"{path}: cannot parse the file as {kind.upper()} "
             f"({_locate_problem(path, pandas_options, found, exc)})"
-        ) from None
-    return table.to_pandas(), first_line
+        )
+
+    def csv_batches() -> Iterator[pa.RecordBatch]:
+        try:
+            reader = pcsv.open_csv(
+                str(path),
+                read_options=pcsv.ReadOptions(
+                    column_names=found,
+                    skip_rows=first_line - 1,
+                    encoding=encoding,
+                    block_size=min(max(1, chunk_rows * BYTES_PER_ROW), 1 << 30),
+                ),
+                parse_options=pcsv.ParseOptions(
+                    delimiter=pandas_options["sep"], quote_char=False if kind == "tsv" else '"'
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={c: pa.string() for c in usecols},
+                    include_columns=usecols,
+                    strings_can_be_null=True,
+                    null_values=[""],
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            yield from reader
+        except (pa.ArrowException, OSError, LookupError) as exc:
+            raise fail(exc) from None
+
+    return csv_batches(), first_line
 
 
 def _locate_problem(path: Path, options: dict, found: list[str], exc: Exception) -> str:
@@ -170,47 +203,22 @@ def parse_timestamps(
     DataError naming ``where`` (the file) and the line (``numbers_of_rows[i]``, default i + 1).
     """
     rows = np.arange(1, len(values) + 1) if numbers_of_rows is None else numbers_of_rows
-
-    def fail(bad: np.ndarray, expected: str) -> DataError:
-        row = int(np.flatnonzero(bad)[0])
-        return DataError(
-            f"{where} {row_word} {int(rows[row])}: cannot parse the {column} "
-            f"{values.iloc[row]!r} ({expected}); {int(bad.sum())} unparsable value(s) in all"
-        )
-
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        bad = values.isna().to_numpy()
-        if bad.any():
-            raise fail(bad, "a missing time")
-        return _microseconds(values)
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        text = pc.utf8_trim_whitespace(pa.array(values.astype(str), type=pa.string()))
-        if len(text) and not _is_number(text[0].as_py()):  # ISO 8601, decided by the first row
-            try:  # fast path: every value carries a zone offset ("Z", "+02:00")
-                parsed = pc.cast(text, pa.timestamp("us", tz="UTC"))
-                return parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
-            except pa.ArrowException:
-                pass
-            # pandas accepts values without an offset too (taken as UTC) and names the bad ones.
-            stamps = pd.to_datetime(
-                pd.Series(text.to_pandas()), utc=True, format="ISO8601", errors="coerce"
-            )
-            bad = stamps.isna().to_numpy()
-            if bad.any():
-                raise fail(bad, "expected an ISO 8601 time such as 2009-05-04T23:08:57Z")
-            return _microseconds(stamps)
-        try:
-            numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        except pa.ArrowException:
-            numbers = pd.to_numeric(pd.Series(text.to_pandas()), errors="coerce").to_numpy(
-                dtype=np.float64, na_value=np.nan
-            )
-    bad = ~np.isfinite(numbers)
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        array = pa.array(values.astype(str), type=pa.string())
+    if pa.types.is_boolean(array.type) or pa.types.is_null(array.type):
+        array = pc.cast(array, pa.string())
+    mode = _timestamp_mode(array)
+    micros, bad = _stamps_of(array, unit, mode)
     if bad.any():
-        raise fail(bad, f"expected a unix time in {unit}, as in the first row")
-    return np.round(numbers * _PER_SECOND[unit]).astype(np.int64)
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{where} {row_word} {int(rows[row])}: cannot parse the {column} "
+            f"{values.iloc[row]!r} ({_EXPECTED[mode].format(unit=unit)}); "
+            f"{int(bad.sum())} unparsable value(s) in all"
+        )
+    return micros
 
 
 def _is_number(text: str) -> bool:
@@ -221,14 +229,141 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _first_label(codes: np.ndarray, labels: pd.Series, n_songs: int) -> np.ndarray:
-    """Per song, the label of its first row (in file order) that has one; None elsewhere."""
-    out = np.full(n_songs, None, dtype=object)
-    present = labels.notna().to_numpy()
-    if present.any():
-        firsts = pd.Series(codes[present]).drop_duplicates(keep="first")
-        out[firsts.to_numpy()] = labels.to_numpy(dtype=object)[present][firsts.index.to_numpy()]
-    return out
+# How a timestamp column is read, decided once (by its type, or by its first value for text).
+_EXPECTED = {
+    "iso": "expected an ISO 8601 time such as 2009-05-04T23:08:57Z",
+    "number": "expected a unix time in {unit}, as in the first row",
+    "datetime": "a missing time",
+}
+
+
+def _timestamp_mode(array: pa.Array) -> str:
+    kind = array.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return "datetime"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "number"
+    first = pc.utf8_trim_whitespace(pc.cast(array[:1], pa.string()))
+    return "number" if len(first) and _is_number(first[0].as_py() or "") else "iso"
+
+
+def _stamps_of(array: pa.Array, unit: TimestampUnit, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk of a timestamp column read as ``mode`` -> (int64 microseconds since the
+    epoch in UTC, which values do not parse)."""
+    if mode == "datetime":
+        if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+            micros = pc.cast(array, pa.timestamp("us", tz=array.type.tz))
+        else:
+            micros = pc.cast(array, pa.timestamp("us"))  # naive: UTC
+        bad = pc.is_null(micros).to_numpy(zero_copy_only=False)
+        values = pc.fill_null(micros.cast(pa.int64()), 0)
+        return values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), bad
+    if mode == "number":
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            text = pc.utf8_trim_whitespace(array)
+            try:
+                numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+            except pa.ArrowException:
+                numbers = pd.to_numeric(pd.Series(text.to_pandas()), errors="coerce").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+        else:
+            numbers = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        bad = ~np.isfinite(numbers)
+        micros = np.round(np.where(bad, 0.0, numbers) * _PER_SECOND[unit]).astype(np.int64)
+        return micros, bad
+    text = pc.utf8_trim_whitespace(pc.cast(array, pa.string()))
+    try:  # fast path: every value carries a zone offset ("Z", "+02:00")
+        parsed = pc.cast(text, pa.timestamp("us", tz="UTC"))
+        if parsed.null_count == 0:
+            micros = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            return micros, np.zeros(len(micros), dtype=bool)
+    except pa.ArrowException:
+        pass
+    # pandas accepts values without an offset too (taken as UTC) and names the bad ones.
+    stamps = pd.to_datetime(
+        pd.Series(text.to_pandas()), utc=True, format="ISO8601", errors="coerce"
+    )
+    bad = stamps.isna().to_numpy()
+    micros = _microseconds(stamps.fillna(pd.Timestamp(0, tz="UTC")))
+    return micros, bad
+
+
+class _Encoder:
+    """Codes for the values of a column read in chunks: 0, 1, ... in order of first appearance
+    over all chunks (as ``pandas.factorize`` of the whole column), one hash lookup per chunk."""
+
+    def __init__(self) -> None:
+        self.values: pa.Array | None = None
+
+    def encode(self, array: pa.Array) -> np.ndarray:
+        encoded = pc.dictionary_encode(array)
+        local = encoded.dictionary
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        if self.values is None:
+            self.values = local
+            return indices.astype(np.int32)
+        index = pc.fill_null(pc.index_in(local, value_set=self.values), -1)
+        mapping = index.to_numpy(zero_copy_only=False).astype(np.int64)
+        new = mapping < 0
+        mapping[new] = len(self.values) + np.arange(int(new.sum()))
+        if new.any():
+            self.values = pa.concat_arrays([self.values, local.filter(pa.array(new))])
+        return mapping[indices].astype(np.int32)
+
+    def __len__(self) -> int:
+        return 0 if self.values is None else len(self.values)
+
+
+class _FirstLabels:
+    """Per song id, the label of its first row (in file order) that has one, over chunks."""
+
+    def __init__(self) -> None:
+        self.tracks: list[pa.Array] = []
+        self.labels: list[pa.Array] = []
+        self.known: pa.Array | None = None
+
+    def add(self, tracks: pa.Array, labels: pa.Array) -> None:
+        if not (pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type)):
+            labels = pc.cast(labels, pa.string())
+        present = pc.and_(pc.is_valid(labels), pc.not_equal(pc.utf8_trim_whitespace(labels), ""))
+        present = pc.fill_null(present, False)
+        tracks, labels = tracks.filter(present), labels.filter(present)
+        if len(tracks) == 0:
+            return
+        codes = pc.dictionary_encode(tracks)
+        _, first = np.unique(codes.indices.to_numpy(zero_copy_only=False), return_index=True)
+        tracks, labels = tracks.take(pa.array(first)), labels.take(pa.array(first))
+        if self.known is not None:
+            new = pc.invert(pc.is_in(tracks, value_set=self.known))
+            tracks, labels = tracks.filter(new), labels.filter(new)
+        if len(tracks):
+            self.tracks.append(tracks)
+            self.labels.append(labels)
+            self.known = pa.concat_arrays(self.tracks)
+
+    def per_song(self, song_ids: pa.Array) -> np.ndarray:
+        """The labels aligned with ``song_ids`` (None where a song has none)."""
+        out = np.full(len(song_ids), None, dtype=object)
+        if self.tracks:
+            where = pc.index_in(pa.concat_arrays(self.tracks), value_set=song_ids)
+            out[where.to_numpy(zero_copy_only=False).astype(np.int64)] = pa.concat_arrays(
+                self.labels
+            ).to_numpy(zero_copy_only=False)
+        return out
+
+
+def _blank(array: pa.Array) -> np.ndarray:
+    """Null values, and text values that are empty or white space only."""
+    blank = pc.is_null(array)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        empty = pc.equal(pc.utf8_trim_whitespace(array), "")
+        blank = pc.or_(blank, pc.fill_null(empty, False))
+    return blank.to_numpy(zero_copy_only=False)
+
+
+def _plain_chunk(array: pa.Array) -> pa.Array:
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
 
 def read_events(
@@ -248,6 +383,7 @@ def read_events(
     drop_missing: bool = False,
     encoding: str = "utf-8",
     name: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Dataset:
     """Read a listening-event log and cut it into sessions.
 
@@ -256,6 +392,9 @@ def read_events(
     names the columns of a CSV/TSV file without a header line. Sessions shorter than
     ``min_length`` are dropped. Rows missing a user, timestamp or track are an error unless
     ``drop_missing``. ``encoding``: the text encoding of CSV/TSV files.
+
+    The file is read in chunks of about ``chunk_rows`` rows: memory holds the int32 user and
+    song codes and the int64 times of the events (16 bytes per play), not the text.
     """
     path = require_file(Path(path), "listening-event log")
     if gap_minutes <= 0:
@@ -268,87 +407,140 @@ def read_events(
         column = labels.get(label)
         if column and column not in wanted:
             wanted.append(column)
-    frame, first_line = _read_table(path, kind, wanted, optional, column_names, encoding)
+    chunks, first_line = _open_chunks(
+        path, kind, wanted, optional, column_names, encoding, chunk_rows
+    )
     row_word = "row" if kind == "parquet" else "line"
-    n_rows_read = len(frame)
+    key_columns = list(dict.fromkeys([user_column, timestamp_column, track_column]))
+
+    users, tracks = _Encoder(), _Encoder()
+    first_labels = {label: _FirstLabels() for label, column in labels.items() if column}
+    user_codes: list[np.ndarray] = []
+    track_codes: list[np.ndarray] = []
+    stamp_chunks: list[np.ndarray] = []
+    n_rows_read = n_missing = n_bad = 0
+    first_missing: str | None = None  # the error message naming the first row lacking a key
+    first_bad: tuple[int, object] | None = None  # (line, value) of the first bad timestamp
+    mode: str | None = None
+    present: set[str] = set()
+    for batch in chunks:
+        present = set(batch.schema.names)
+        line_of = np.arange(batch.num_rows) + first_line + n_rows_read
+        n_rows_read += batch.num_rows
+        columns = {name: _plain_chunk(batch.column(name)) for name in batch.schema.names}
+        empty = {column: _blank(columns[column]) for column in key_columns}
+        missing = np.logical_or.reduce(list(empty.values()))
+        if missing.any():
+            n_missing += int(missing.sum())
+            if first_missing is None and not drop_missing:
+                row = int(np.flatnonzero(missing)[0])
+                names = " or ".join(c for c in key_columns if empty[c][row])
+                first_missing = f"{path} {row_word} {line_of[row]}: no {names} (an empty value)"
+            keep = pa.array(~missing)
+            columns = {name: array.filter(keep) for name, array in columns.items()}
+            line_of = line_of[~missing]
+        if first_missing is not None or len(line_of) == 0:
+            continue  # an error to report (after counting every missing value), or no rows
+        stamp_values = columns[timestamp_column]
+        mode = mode or _timestamp_mode(stamp_values)
+        stamps, bad = _stamps_of(stamp_values, timestamp_unit, mode)
+        if bad.any():
+            n_bad += int(bad.sum())
+            if first_bad is None:
+                row = int(np.flatnonzero(bad)[0])
+                first_bad = (int(line_of[row]), stamp_values[row].as_py())
+        if first_bad is not None:
+            continue
+        track_text = columns[track_column]
+        if not pa.types.is_string(track_text.type):
+            track_text = pc.cast(track_text, pa.string())
+        user_codes.append(users.encode(columns[user_column]))
+        track_codes.append(tracks.encode(track_text))
+        stamp_chunks.append(stamps)
+        for label, column in labels.items():
+            if column and column in columns:
+                first_labels[label].add(track_text, columns[column])
+
     if n_rows_read == 0:
         raise DataError(f"{path}: no listening events (the file has no data rows)")
-
-    line_of = np.arange(len(frame)) + first_line
-    key_columns = list(dict.fromkeys([user_column, timestamp_column, track_column]))
-    empty = {}
-    for column in key_columns:
-        values = frame[column]
-        blank = values.isna().to_numpy()
-        if not (
-            pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
-        ):
-            blank = blank | (values.astype(str).str.strip() == "").to_numpy()
-        empty[column] = blank
-    missing = np.logical_or.reduce(list(empty.values()))
-    if missing.any() and not drop_missing:
-        row = int(np.flatnonzero(missing)[0])
-        columns = " or ".join(c for c in key_columns if empty[c][row])
+    if first_missing is not None:
         raise DataError(
-            f"{path} {row_word} {line_of[row]}: no {columns} (an empty value); "
-            f"{int(missing.sum())} row(s) lack a {', '.join(key_columns)} value in all "
+            f"{first_missing}; {n_missing} row(s) lack a {', '.join(key_columns)} value in all "
             "(set drop_missing = true to skip them)"
         )
-    if missing.any():
-        frame = frame.loc[~missing].reset_index(drop=True)
-        line_of = line_of[~missing]
-    if len(frame) == 0:
+    if first_bad is not None:
+        line, value = first_bad
+        expected = _EXPECTED[mode or "iso"].format(unit=timestamp_unit)
+        raise DataError(
+            f"{path} {row_word} {line}: cannot parse the {timestamp_column} {value!r} "
+            f"({expected}); {n_bad} unparsable value(s) in all"
+        )
+    if not stamp_chunks:
         raise DataError(f"{path}: every row lacks a user, timestamp or track (no events left)")
 
-    stamps = parse_timestamps(
-        frame[timestamp_column],
-        timestamp_unit,
-        where=str(path),
-        row_word=row_word,
-        numbers_of_rows=line_of,
-        column=timestamp_column,
-    )
-    users = pd.factorize(frame[user_column])[0]
-    tracks, track_ids = pd.factorize(frame[track_column])
-    track_ids = np.asarray(track_ids, dtype=object).astype(str)
+    user_of = _concatenate(user_codes)
+    stamps = _concatenate(stamp_chunks)
     # One stable sort by (user, time): ties keep file order.
-    order = np.lexsort((stamps, users))
-    sorted_users, sorted_stamps = users[order], stamps[order]
+    order = np.lexsort((stamps, user_of))
+    n_users = len(users)
+    sorted_users = user_of[order]
+    del user_of
+    sorted_stamps = stamps[order]
+    del stamps
     gap = int(round(gap_minutes * 60 * 1_000_000))
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = (sorted_users[1:] != sorted_users[:-1]) | (np.diff(sorted_stamps) > gap)
-    session = np.cumsum(starts) - 1
+    del sorted_users, sorted_stamps
+    session = np.cumsum(starts, dtype=np.int64) - 1
+    del starts
     lengths = np.bincount(session)
     keep = lengths[session] >= min_length
+    del session
     if not keep.any():
         raise DataError(
             f"{path}: no session has at least {min_length} plays (gap {gap_minutes:g} minutes); "
             "the dataset would be empty"
         )
     kept_lengths = lengths[lengths >= min_length]
-    kept_tracks = tracks[order][keep]
-    used = np.zeros(len(track_ids), dtype=bool)
+    kept_tracks = _concatenate(track_codes)[order]
+    del order
+    kept_tracks = kept_tracks[keep]
+    del keep
+    used = np.zeros(len(tracks), dtype=bool)
     used[kept_tracks] = True
-    new_index = np.cumsum(used) - 1  # songs keep their file order of first appearance
+    new_index = (np.cumsum(used) - 1).astype(np.int32)  # songs keep their order of appearance
 
-    songs = pd.DataFrame({"song_id": track_ids[used]})
+    song_ids = tracks.values
+    songs = pd.DataFrame(
+        {"song_id": song_ids.filter(pa.array(used)).to_numpy(zero_copy_only=False)}
+    )
     for label, column in labels.items():
-        if column and column in frame:
-            values = frame[column].astype(object).where(frame[column].notna(), None)
-            values = values.where(values.astype(str).str.strip() != "", None)
-            per_track = _first_label(tracks, values, len(track_ids))
-            songs[label] = per_track[used]
+        if column and column in present:
+            songs[label] = first_labels[label].per_song(song_ids)[used]
     sequences = Sequences(np.concatenate([[0], np.cumsum(kept_lengths)]), new_index[kept_tracks])
     metadata = {
         "source": "events",
         "path": str(path),
         "format": kind,
         "rows": n_rows_read,
-        "rows_dropped_missing": int(missing.sum()),
-        "users": int(users.max()) + 1,
+        "rows_dropped_missing": n_missing,
+        "users": n_users,
         "sessions_total": len(lengths),
         "sessions_dropped_short": int((lengths < min_length).sum()),
         "gap_minutes": gap_minutes,
     }
     name = name or path.name.split(".")[0]
     return Dataset(name, sequences, songs, metadata=metadata)
+
+
+def _concatenate(chunks: list[np.ndarray]) -> np.ndarray:
+    """One array of the chunks, freeing them as it goes (``chunks`` ends empty)."""
+    if len(chunks) == 1:
+        return chunks.pop()
+    out = np.empty(sum(len(c) for c in chunks), dtype=chunks[0].dtype)
+    position = 0
+    while chunks:
+        chunk = chunks.pop(0)
+        out[position : position + len(chunk)] = chunk
+        position += len(chunk)
+    return out

@@ -172,11 +172,26 @@ def map_song_ids(
     return index.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-def read_sequences(path: Path, song_ids: pa.Array, songs_path: Path) -> tuple[Sequences, int]:
-    """``sequences.parquet`` -> (CSR sequences of song indices, number of empty rows dropped)."""
-    table, schema = read_columns(path, ("songs",))
-    column = _plain(table.column("songs"))
-    kind = column.type
+#: Sequences per chunk when reading ``sequences.parquet`` or writing it.
+CHUNK_SEQUENCES = 1 << 16
+
+
+def read_sequences(
+    path: Path, song_ids: pa.Array, songs_path: Path, chunk_rows: int = CHUNK_SEQUENCES
+) -> tuple[Sequences, int]:
+    """``sequences.parquet`` -> (CSR sequences of song indices, number of empty rows dropped).
+
+    Read in batches of ``chunk_rows`` sequences: memory holds the int32 song indices, never
+    the song ids of every play. Problems are reported after the whole file is read, the first
+    of each kind with its row and the count over the file.
+    """
+    parquet = open_parquet(path)
+    schema = parquet.schema_arrow
+    if "songs" not in schema.names:
+        raise DataError(
+            f"{path}: missing column(s) 'songs' (found: {', '.join(schema.names) or 'no columns'})"
+        )
+    kind = schema.field("songs").type
     is_list = pa.types.is_list(kind) or pa.types.is_large_list(kind)
     value_type = kind.value_type if is_list else None
     if value_type is not None and pa.types.is_dictionary(value_type):
@@ -184,34 +199,86 @@ def read_sequences(path: Path, song_ids: pa.Array, songs_path: Path) -> tuple[Se
     if value_type is None or not _is_id_type(value_type):
         raise DataError(
             f"{path}: column 'songs' must be list<string> or list<int64> of song ids, "
-            f"found type {schema.field('songs').type}"
+            f"found type {kind}"
         )
-    if table.num_rows == 0:
+    if parquet.metadata.num_rows == 0:
         raise DataError(f"{path}: no sequences (the file has no rows)")
-    if column.null_count:
+    lookup = _SongLookup(song_ids)
+    length_chunks: list[np.ndarray] = []
+    song_chunks: list[np.ndarray] = []
+    rows = 0
+    null_list: int | None = None  # first row (0-based) of each problem
+    null_id: int | None = None
+    unknown: tuple[int, str] | None = None
+    n_unknown = 0
+    unknown_ids: list[pa.Array] = []
+    try:
+        batches = parquet.iter_batches(batch_size=chunk_rows, columns=["songs"])
+        for batch in batches:
+            column = _plain(batch.column(0))
+            if column.null_count and null_list is None:
+                null_list = rows + _first_null(column)
+            lengths = pc.fill_null(pc.list_value_length(column), 0)
+            lengths = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            values = pc.list_flatten(column)
+            if values.null_count and null_id is None:
+                null_id = rows + int(np.searchsorted(indptr, _first_null(values), side="right")) - 1
+            values = id_strings(values, path, "songs")
+            index = lookup.index(values)
+            missing = pc.is_null(index)
+            if index.null_count:
+                missing_np = missing.to_numpy(zero_copy_only=False)
+                if values.null_count:
+                    missing_np &= pc.is_valid(values).to_numpy(zero_copy_only=False)
+                if missing_np.any():
+                    n_unknown += int(missing_np.sum())
+                    bad = values.filter(pa.array(missing_np))
+                    unknown_ids.append(pc.unique(bad))
+                    if unknown is None:
+                        first = int(np.flatnonzero(missing_np)[0])
+                        row = rows + int(np.searchsorted(indptr, first, side="right")) - 1
+                        unknown = (row, values[first].as_py())
+            length_chunks.append(lengths)
+            song_chunks.append(pc.fill_null(index, 0).to_numpy(zero_copy_only=False))
+            rows += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read columns ['songs'] ({exc})") from None
+    if null_list is not None:
         raise DataError(
-            f"{path}: row {_first_null(column) + 1} has a null 'songs' list "
-            "(expected a list of song ids)"
+            f"{path}: row {null_list + 1} has a null 'songs' list (expected a list of song ids)"
         )
-    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    values = id_strings(pc.list_flatten(column), path, "songs")
-    row_of = lambda position: int(np.searchsorted(indptr, position, side="right")) - 1  # noqa: E731
-    if values.null_count:
+    if null_id is not None:
+        raise DataError(f"{path}: row {null_id + 1} holds a null song id (expected song ids only)")
+    if unknown is not None:
+        distinct = len(pc.unique(pa.concat_arrays(unknown_ids)))
         raise DataError(
-            f"{path}: row {row_of(_first_null(values)) + 1} holds a null song id "
-            "(expected song ids only)"
+            f"{path}: row {unknown[0] + 1} (sequence) mentions song '{unknown[1]}', which "
+            f"{songs_path.name} lacks ({n_unknown} occurrence(s) of {distinct} unknown "
+            f"song id(s) in all; every song must have a row in {songs_path.name})"
         )
-    songs = map_song_ids(
-        values, song_ids, path, songs_path, lambda p: f"row {row_of(p) + 1} (sequence)"
-    )
+    lengths = np.concatenate(length_chunks)
     empty = int((lengths == 0).sum())
     if empty:
         lengths = lengths[lengths > 0]
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-    if len(lengths) == 0 or indptr[-1] == 0:
+    if len(lengths) == 0:
         raise DataError(f"{path}: every sequence is empty; the dataset has no song plays")
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    songs = np.concatenate(song_chunks) if len(song_chunks) > 1 else song_chunks[0]
     return Sequences(indptr, songs), empty
+
+
+class _SongLookup:
+    """Song id -> song index (int32, null when unknown) for chunks of ids."""
+
+    def __init__(self, song_ids: pa.Array) -> None:
+        self.song_ids = song_ids
+
+    def index(self, values: pa.Array) -> pa.Array:
+        # Only the distinct ids of a chunk are looked up in the song table.
+        encoded = pc.dictionary_encode(values)
+        found = pc.index_in(encoded.dictionary, value_set=self.song_ids)
+        return found.take(encoded.indices)
 
 
 def read_play_log(path: Path, song_ids: pa.Array, songs_path: Path) -> pd.DataFrame:
@@ -242,9 +309,12 @@ def read_play_log(path: Path, song_ids: pa.Array, songs_path: Path) -> pd.DataFr
     return pd.DataFrame(out)
 
 
-def read_parquet(directory: str | os.PathLike, name: str | None = None) -> Dataset:
+def read_parquet(
+    directory: str | os.PathLike, name: str | None = None, chunk_rows: int = CHUNK_SEQUENCES
+) -> Dataset:
     """Read a canonical dataset directory (``sequences.parquet``, ``songs.parquet`` and an
-    optional ``play_log.parquet``) into a :class:`Dataset`."""
+    optional ``play_log.parquet``) into a :class:`Dataset`; sequences are read
+    ``chunk_rows`` at a time."""
     directory = require_directory(Path(directory), "canonical Parquet dataset")
     sequences_path = require_file(
         directory / SEQUENCES_FILE, "a canonical dataset needs sequences.parquet"
@@ -252,7 +322,7 @@ def read_parquet(directory: str | os.PathLike, name: str | None = None) -> Datas
     songs_path = require_file(directory / SONGS_FILE, "a canonical dataset needs songs.parquet")
     songs = read_song_table(songs_path)
     song_ids = pa.array(songs["song_id"].to_numpy(dtype=object), type=pa.string())
-    sequences, empty = read_sequences(sequences_path, song_ids, songs_path)
+    sequences, empty = read_sequences(sequences_path, song_ids, songs_path, chunk_rows)
     play_log_path = directory / PLAY_LOG_FILE
     play_log = (
         read_play_log(play_log_path, song_ids, songs_path) if play_log_path.exists() else None
@@ -278,9 +348,7 @@ def _strings(series: pd.Series) -> pa.Array:
 
 
 def _list_array(indptr: np.ndarray, values: pa.Array) -> pa.Array:
-    if indptr[-1] < np.iinfo(np.int32).max:
-        return pa.ListArray.from_arrays(pa.array(indptr.astype(np.int32)), values)
-    return pa.LargeListArray.from_arrays(pa.array(indptr.astype(np.int64)), values)
+    return pa.ListArray.from_arrays(pa.array(indptr.astype(np.int32)), values)
 
 
 def write_parquet(dataset: Dataset, directory: str | os.PathLike) -> None:
@@ -308,12 +376,13 @@ def write_parquet(dataset: Dataset, directory: str | os.PathLike) -> None:
         metadata_json = json.dumps(dataset.metadata, default=str)
     except (TypeError, ValueError):
         metadata_json = "{}"
-    sequences = pa.table(
-        {
-            "sequence_id": pa.array(np.arange(len(seq), dtype=np.int64)),
-            "songs": _list_array(seq.indptr, ids_of(seq.songs, "a sequence")),
-        }
-    ).replace_schema_metadata(
+    if len(seq.songs) and (seq.songs.min() < 0 or seq.songs.max() >= n_songs):
+        raise DataError(
+            f"dataset '{dataset.name}': a sequence refers to song indices outside 0..{n_songs - 1}"
+        )
+    sequences_schema = pa.schema(
+        [("sequence_id", pa.int64()), ("songs", pa.list_(pa.string()))]
+    ).with_metadata(
         {_META_NAME: dataset.name.encode("utf-8"), _META_METADATA: metadata_json.encode("utf-8")}
     )
     columns = {"song_id": song_ids}
@@ -322,7 +391,7 @@ def write_parquet(dataset: Dataset, directory: str | os.PathLike) -> None:
             dataset.songs[column] if column in dataset.songs else pd.Series([None] * n_songs)
         )
     columns["plays"] = pa.array(seq.counts(n_songs))
-    tables = {SEQUENCES_FILE: sequences, SONGS_FILE: pa.table(columns)}
+    tables: dict[str, pa.Table] = {SONGS_FILE: pa.table(columns)}
     if dataset.play_log is not None:
         log = dataset.play_log
         missing = [c for c in PLAY_LOG_COLUMNS if c not in log]
@@ -336,8 +405,21 @@ def write_parquet(dataset: Dataset, directory: str | os.PathLike) -> None:
                 "successful_plays": pa.array(log["successful_plays"].to_numpy()),
             }
         )
-    temporary = {name: directory / f".{name}.tmp-{os.getpid()}" for name in tables}
+    names = [SEQUENCES_FILE, *tables]
+    temporary = {name: directory / f".{name}.tmp-{os.getpid()}" for name in names}
     try:
+        with pq.ParquetWriter(temporary[SEQUENCES_FILE], sequences_schema) as writer:
+            for start in range(0, len(seq), CHUNK_SEQUENCES):
+                stop = min(start + CHUNK_SEQUENCES, len(seq))
+                low, high = int(seq.indptr[start]), int(seq.indptr[stop])
+                songs = _list_array(
+                    seq.indptr[start : stop + 1] - low, song_ids.take(pa.array(seq.songs[low:high]))
+                )
+                chunk = pa.table(
+                    [pa.array(np.arange(start, stop, dtype=np.int64)), songs],
+                    schema=sequences_schema,
+                )
+                writer.write_table(chunk)
         for name, table in tables.items():
             pq.write_table(table, temporary[name])
         for name in (SONGS_FILE, PLAY_LOG_FILE, SEQUENCES_FILE):

@@ -68,13 +68,16 @@ def make_split(
     train_ids, validation_ids, test_ids = split_ids(len(dataset.sequences), fractions, seed)
     train_ids = subsample_ids(train_ids, subsample, seed)
     train_full = dataset.sequences.take(train_ids)
+    in_set = train_full.last_pairs()
+    train = train_full.drop_last()
+    del train_full  # at most two copies of the training songs at once
     song_ids = dataset.songs["song_id"].to_numpy()
     return Split(
         train_ids=train_ids,
         validation_ids=validation_ids,
         test_ids=test_ids,
-        train=replace(train_full.drop_last(), song_ids=song_ids),
-        in_set=train_full.last_pairs(),
+        train=replace(train, song_ids=song_ids),
+        in_set=in_set,
         validation=dataset.sequences.take(validation_ids),
         test=dataset.sequences.take(test_ids),
     )
