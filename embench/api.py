@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from embench.context import EvalContext
+from embench.cost import CorpusStats
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.embedding import BudgetExceeded, ContractError, Embedding
@@ -26,12 +27,14 @@ from embench.space import Dimension
 __all__ = [
     "BudgetExceeded",
     "ContractError",
+    "CorpusStats",
     "DatasetLoader",
     "Dimension",
     "Direction",
     "Embedder",
     "Embedding",
     "EvalContext",
+    "Fidelity",
     "Interval",
     "Metric",
     "MetricResult",
@@ -40,6 +43,7 @@ __all__ = [
     "Options",
     "OptionsT",
     "Search",
+    "Suggestion",
     "TrainingMonitor",
     "Value",
 ]
@@ -197,6 +201,22 @@ class Embedder(Generic[OptionsT]):
     ) -> Embedding:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def work(self, params: OptionsT, stats: CorpusStats) -> float | None:
+        """Optional: the training work ``params`` imply on a corpus with ``stats``, in any unit
+        proportional to training time (e.g. vector updates). Deterministic and cheap: the
+        harness calls it *before* training, to keep a study within its budget in work units
+        (``time_mode = "work"``, the default) and to skip candidates over budget. It must grow
+        in proportion to ``params.epochs`` when the embedder has epochs (``time_mode =
+        "equal"`` relies on it). Returning None (the default) means "no work model": budgets
+        then fall back to wall-clock seconds.
+        """
+        return None
+
+
+def declares_work(embedder: type[Embedder]) -> bool:
+    """Whether ``embedder`` overrides :meth:`Embedder.work` (has a work model)."""
+    return getattr(embedder, "work", None) is not Embedder.work
+
 
 #: Attributes of the former metric contract, now declared by ``values``/``query_keys``/
 #: ``neighbours``; a metric class that still defines one is refused when it is defined.
@@ -275,16 +295,74 @@ class DatasetLoader(Generic[OptionsT]):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class Fidelity:
+    """How much of a full training one trial gets (multi-fidelity search).
+
+    ``subsample``: the share of the training sequences the trial trains on, in (0, 1] (a seeded
+    subsample of the study's training split, the same for every trial at that rate).
+    ``epochs``: the share of the configuration's epochs it trains for, in (0, 1] (the harness
+    sets ``epochs = max(1, round(share x epochs))``; the embedder needs an ``epochs`` param).
+    The default, ``Fidelity()``, is a full training. The budget of a reduced training is the
+    default configuration's cost at the same fidelity.
+    """
+
+    subsample: float = 1.0
+    epochs: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("subsample", "epochs"):
+            rate = getattr(self, name)
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+                raise ContractError(f"a fidelity's {name} share must be in (0, 1], got {rate!r}")
+            object.__setattr__(self, name, float(rate))
+
+    @property
+    def full(self) -> bool:
+        """A full training (the whole training split, the configured epochs)."""
+        return self.subsample == 1.0 and self.epochs == 1.0
+
+    def apply_epochs(self, epochs: int) -> int:
+        """The epochs of a training at this fidelity, for a configuration of ``epochs``."""
+        return epochs if self.epochs == 1.0 else max(1, int(round(self.epochs * epochs)))
+
+    def to_json(self) -> dict[str, Any] | None:
+        """``{"subsample": r, "epochs": e}`` (shares of 1 left out); None when full."""
+        out = {k: v for k, v in (("subsample", self.subsample), ("epochs", self.epochs)) if v != 1}
+        return out or None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Fidelity:
+        return cls(**(data or {}))
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What :meth:`Search.ask` returns when it chooses a trial's fidelity: the params and the
+    :class:`Fidelity` to train them at. A plain params dict means a full training."""
+
+    params: dict[str, float]
+    fidelity: Fidelity = field(default_factory=Fidelity)
+
+
 class Search:
     """One running search: the harness calls ``ask`` for params and ``tell`` with the outcome.
 
     Objectives are given as values to *minimise* (the harness negates maximised metrics).
+
+    ``ask`` returns params (a full training), or a :class:`Suggestion` (params and a
+    :class:`Fidelity`) from a multi-fidelity search. ``tell`` receives back exactly what
+    ``ask`` returned (a Suggestion stays one), in the order asked. Before the first ask, the
+    harness tells the default configuration's params (a plain dict, full fidelity) when they lie
+    in the space: a search must accept tells of params it never asked.
     """
 
-    def ask(self) -> dict[str, float]:  # pragma: no cover - interface
+    def ask(self) -> dict[str, float] | Suggestion:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def tell(self, params: dict[str, float], objectives: list[float], feasible: bool) -> None:
+    def tell(
+        self, params: dict[str, float] | Suggestion, objectives: list[float], feasible: bool
+    ) -> None:
         raise NotImplementedError  # pragma: no cover - interface
 
     def best(self) -> list[dict[str, float]]:  # pragma: no cover - interface
@@ -298,6 +376,13 @@ class Optimiser(Generic[OptionsT]):
     name: ClassVar[str]
     Options: ClassVar[type[Options]] = Options
     multi_objective: ClassVar[bool] = False
+
+    @classmethod
+    def fidelities(cls, options: Any) -> frozenset[str]:
+        """The :class:`Fidelity` fields (``"subsample"``, ``"epochs"``) its searches may reduce
+        with these options (checked against the embedder before any training); none by
+        default: every ask is a full training."""
+        return frozenset()
 
     def create(
         self,

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from embench import contract
-from embench.api import DatasetLoader, Dimension, Embedder, Metric
+from embench.api import DatasetLoader, Dimension, Embedder, Metric, declares_work
 from embench.config import (
     BenchmarkConfig,
     StudySection,
@@ -330,6 +330,37 @@ def resolve_study(index, section, config, plugins, directions, source, lookup) -
             f"{source}: [{where}]: optimiser '{optimiser.name}' handles one objective; "
             f"use a multi-objective one ({', '.join(multi) or 'none installed'})"
         )
+    check_budget_settings(section, embedder, optimiser, options, space, f"{source}: [{where}]")
     plan = StudyPlan(section, optimiser, options, embedder, fixed, space, objectives, source)
     plan.default_params()  # fixed params are validated now, not at the first trial
     return plan
+
+
+def check_budget_settings(section, embedder, optimiser, options, space, where: str) -> None:
+    """``time_mode = "equal"`` and a multi-fidelity optimiser's reduced epochs set the
+    embedder's ``epochs``: it must have one, not searched; they cannot be combined."""
+    fidelities = optimiser.cls.fidelities(options)
+    fields = embedder.cls.Options.model_fields
+    needs_epochs = []
+    if section.time_mode == "equal":
+        if not declares_work(embedder.cls):
+            raise ConfigError(
+                f"{where}: time_mode = 'equal' sets each trial's epochs from the work its params "
+                f"imply, but embedder '{embedder.name}' declares no work(); use 'work' or 'wall'"
+            )
+        needs_epochs.append("time_mode = 'equal'")
+        if "epochs" in fidelities:
+            raise ConfigError(
+                f"{where}: time_mode = 'equal' and optimiser '{optimiser.name}' both set the "
+                "epochs; choose one (e.g. fidelity = 'subsample')"
+            )
+    if "epochs" in fidelities:
+        needs_epochs.append(f"optimiser '{optimiser.name}' (fidelity in epochs)")
+    for who in needs_epochs:
+        if "epochs" not in fields:
+            raise ConfigError(f"{where}: {who} needs an 'epochs' param; '{embedder.name}' has none")
+        if "epochs" in space:
+            raise ConfigError(
+                f"{where}: {who} sets the epochs, so 'epochs' cannot be searched; remove it "
+                "from [study.space]"
+            )

@@ -190,6 +190,12 @@ class StudySection(Section):
     time_budget: float | None = Field(
         1.25, gt=0, description="max training cost relative to the default; none to disable"
     )
+    time_mode: Literal["work", "wall", "equal"] = Field(
+        "work",
+        description="the budget's unit: 'work' (the training work the params imply, the same "
+        "on every machine), 'wall' (seconds measured here), 'equal' (each trial's epochs set "
+        "so its work matches the default's)",
+    )
     fail_fast: bool = Field(False, description="stop the study at the first failed trial")
     executor: Literal["local", "process", "dask"] = "local"
     workers: int = Field(1, ge=1, description="parallel trials (process and dask executors)")

@@ -111,7 +111,7 @@ class StudyHeader(Record):
     """The first line of a journal: everything a resumed study must share with the first run."""
 
     label: ClassVar[str] = "study header"
-    optional: ClassVar[frozenset[str]] = frozenset({"subsample"})
+    optional: ClassVar[frozenset[str]] = frozenset({"subsample", "time_mode"})
 
     kind: Literal["header"] = "header"
     study: str
@@ -125,6 +125,7 @@ class StudyHeader(Record):
     seed: int
     time_budget: float | None
     subsample: float | None = None  # the training subsample rate of a [scale] study
+    time_mode: str | None = None  # work | wall | equal (absent: written before work budgets)
 
     def differences(self, other: StudyHeader) -> list[str]:
         """The keys whose recorded values differ between ``self`` and ``other``."""
@@ -140,10 +141,27 @@ class TrialRecord(Record):
     ``suggested``: what the optimiser asked (told back on resume); a trial always has it.
     ``objectives``: the study's objectives as the user reads them (not negated); ``None`` (or
     NaN in memory) where there is no value.
+
+    Optional (absent in journals written before them, or when not known): ``fidelity`` (the
+    trial's subsample rate / epochs; absent: a full training), ``work`` (the training work its
+    params imply, in the embedder's units), ``predicted_seconds`` (the cost model's prediction
+    before training), ``limit`` (the budget it was judged against: work units, or seconds in
+    wall-clock mode), ``standard_errors`` (per value key, from per-query values) and
+    ``objective_se`` (each objective's standard error).
     """
 
     label: ClassVar[str] = "trial record"
-    optional: ClassVar[frozenset[str]] = frozenset({"suggested"})
+    optional: ClassVar[frozenset[str]] = frozenset(
+        {
+            "suggested",
+            "fidelity",
+            "work",
+            "predicted_seconds",
+            "limit",
+            "standard_errors",
+            "objective_se",
+        }
+    )
 
     kind: Literal["trial", "default"] = "trial"
     number: int
@@ -155,6 +173,12 @@ class TrialRecord(Record):
     eval_seconds: dict[str, float]
     suggested: dict[str, Any] | None = None
     objectives: list[Number | None]
+    fidelity: dict[str, Any] | None = None
+    work: float | None = None
+    predicted_seconds: float | None = None
+    limit: float | None = None
+    standard_errors: dict[str, Number | None] | None = None
+    objective_se: list[Number | None] | None = None
 
     @classmethod
     def required(cls, data: dict[str, Any]) -> list[str]:

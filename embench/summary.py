@@ -82,20 +82,39 @@ class ConfigurationResult(SummaryModel):
 
 
 class DefaultSummary(SummaryModel):
+    optional: ClassVar[frozenset[str]] = frozenset({"objectives", "objective_se", "work"})
+
     params: dict[str, Any]
     metrics: dict[str, Number | None]
     train_seconds: float
+    objectives: list[Number | None] | None = None
+    objective_se: list[Number | None] | None = None
+    work: float | None = None
 
 
 class BestTrial(SummaryModel):
+    """A chosen configuration of a study: a trial, or the default (``number`` -1)."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"objective_se"})
+
     number: int
     params: dict[str, Any]
     objectives: list[Number | None]
     metrics: dict[str, Number | None]
+    objective_se: list[Number | None] | None = None
 
 
 class StudySummary(SummaryModel):
-    """A study: trial counts by status, times, the default's record and the chosen trials."""
+    """A study: trial counts by status, times, the default's record and the chosen trials.
+
+    ``outcome``: ``"improved"`` (a trial beat the default on validation), ``"default"`` (none
+    did: the study's result is the default configuration) or ``"no_feasible_trial"``; ``notes``
+    say so in words. ``cost``: the work of the default and of all trained trials, and every
+    trained trial's predicted vs measured training seconds (``median_error``: of the trials
+    trained within budget).
+    """
+
+    optional: ClassVar[frozenset[str]] = frozenset({"outcome", "time_mode", "cost"})
 
     trials: int
     ok: int
@@ -108,6 +127,10 @@ class StudySummary(SummaryModel):
     journal: str
     default: DefaultSummary
     best: list[BestTrial]
+    outcome: str | None = None
+    notes: list[str] = []
+    time_mode: str | None = None
+    cost: dict[str, Any] | None = None
 
 
 class ScaleResult(SummaryModel):

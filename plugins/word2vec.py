@@ -80,6 +80,10 @@ class Word2Vec(embench.Embedder):
         "alpha": Dimension(0.001, 0.1, log=True),
     }
 
+    def work(self, params, stats):
+        """Training work in vector-element updates (see :func:`training_work`)."""
+        return training_work(params, stats)
+
     def fit(self, corpus, params, *, seed, threads, monitor):
         from gensim.models import Word2Vec as GensimWord2Vec
         from gensim.models.callbacks import CallbackAny2Vec
@@ -132,6 +136,16 @@ class Word2Vec(embench.Embedder):
         keys = model.wv.index_to_key
         song_index = np.fromiter((int(k) for k in keys), dtype=np.int64, count=len(keys))
         return embench.Embedding(song_index, model.wv.vectors)
+
+
+def training_work(params, stats) -> float:
+    """The work of one skip-gram training: per epoch, every (centre, context) pair of the
+    corpus (word2vec's reduced window: each centre's window drawn from ``1..window``, cut at the
+    sequence's ends; :meth:`embench.CorpusStats.context_pairs`) updates ``negative + 1`` output
+    vectors of ``vector_size`` numbers: ``epochs x pairs(window) x (negative + 1) x
+    vector_size``."""
+    pairs = stats.context_pairs(params.window)
+    return float(params.epochs * pairs * (params.negative + 1) * params.vector_size)
 
 
 class SequenceStream:

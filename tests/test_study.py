@@ -43,8 +43,12 @@ def test_study_runs_to_budget_and_retrains_the_best(tmp_path, test_plugin):
     study = summary["studies"]["search"]
     assert study["trials"] == 6 and study["ok"] == 6
     assert study["failed"] == study["infeasible"] == study["skipped"] == 0
-    best = max(trials(out), key=lambda r: (r["metrics"]["hitrate"], -r["number"]))
+    # the default is a candidate too, and wins ties: a study never reports a best below it
+    default = next(r for r in records if r["kind"] == "default")
+    best = max([default, *trials(out)], key=lambda r: (r["metrics"]["hitrate"], -r["number"]))
+    best = default if best["metrics"]["hitrate"] == default["metrics"]["hitrate"] else best
     assert study["best"][0]["number"] == best["number"]
+    assert study["outcome"] == ("default" if best is default else "improved")
     final = [c for c in summary["configurations"] if c["study"] == "search"]
     assert len(final) == 1 and final[0]["params"]["dim"] == best["params"]["dim"]
 
@@ -129,7 +133,9 @@ def test_time_budget_marks_slow_trials_infeasible(tmp_path, test_plugin):
     study = summary["studies"]["search"]
     assert study["infeasible"] == study["trials"] == 6
     assert study["ok"] == study["failed"] == study["skipped"] == 0
-    assert summary["studies"]["search"]["best"] == []
+    assert [b["number"] for b in study["best"]] == [-1]  # the default, said plainly
+    assert study["outcome"] == "no_feasible_trial"
+    assert any("no feasible trial" in note for note in study["notes"])
 
 
 def test_process_executor_matches_local(tmp_path, test_plugin):

@@ -18,10 +18,11 @@ from embench.pareto import non_dominated
 from embench.report.load import StudyRecords
 
 DPI = 100
-OK, INFEASIBLE, FAILED = "ok", "infeasible", "failed"
+OK, INFEASIBLE, FAILED, SKIPPED = "ok", "infeasible", "failed", "skipped"
 STATUS_STYLE = {  # marker, colour, label
     INFEASIBLE: ("x", "#d95f02", "infeasible"),
     FAILED: ("v", "#c0392b", "failed"),
+    SKIPPED: ("|", "#999999", "skipped (predicted over budget)"),
 }
 
 
@@ -77,37 +78,59 @@ def _number(value: Any) -> float:
 
 
 # -- optimisation history ------------------------------------------------------------------------
+def fidelity_rate(record: Mapping[str, Any]) -> float:
+    """The share of a full training a trial got (subsample x epochs share; 1: a full one)."""
+    fidelity = record.get("fidelity") or {}
+    return _number(fidelity.get("subsample", 1.0)) * _number(fidelity.get("epochs", 1.0))
+
+
 def history_data(study: StudyRecords) -> pd.DataFrame:
     """One row per trial (each number once, in order): ``number``, ``status``, ``feasible``,
-    and per objective ``KEY`` (the value; NaN unless ok) and ``KEY_best`` (best feasible value so
-    far in the objective's direction)."""
+    ``rate`` (the share of a full training: < 1 for a multi-fidelity rung), ``work`` (training
+    work, 0 when skipped; NaN when not recorded), and per objective ``KEY`` (the value; NaN
+    unless ok), ``KEY_se`` (its standard error) and ``KEY_best`` (the best feasible value so far
+    among full trainings, the default included, in the objective's direction)."""
     objectives = study.objectives or [{"key": "objective", "direction": "max"}]
     rows = []
     for record in study.trials:
         values = list(record.get("objectives") or [])
         values = [_number(v) for v in values] + [math.nan] * (len(objectives) - len(values))
+        errors = [_number(v) for v in record.get("objective_se") or []]
+        errors += [math.nan] * (len(objectives) - len(errors))
         ok = record.get("status") == OK
         feasible = ok and all(math.isfinite(v) for v in values)
+        skipped = record.get("status") == SKIPPED
         row: dict[str, Any] = {
             "number": int(record["number"]),
             "status": record.get("status", "unknown"),
             "feasible": feasible,
+            "rate": fidelity_rate(record),
+            "work": 0.0 if skipped else _number(record.get("work")),
         }
-        for objective, v in zip(objectives, values, strict=False):
+        for objective, v, se in zip(objectives, values, errors, strict=False):
             row[objective["key"]] = v if ok else math.nan
+            row[f"{objective['key']}_se"] = se if ok else math.nan
         rows.append(row)
-    columns = ["number", "status", "feasible", *(o["key"] for o in objectives)]
+    columns = ["number", "status", "feasible", "rate", "work"]
+    for o in objectives:
+        columns += [o["key"], f"{o['key']}_se"]
     frame = pd.DataFrame(rows, columns=columns)
-    for objective in objectives:
+    default_values = [_number(v) for v in (study.default or {}).get("objectives") or []]
+    for i, objective in enumerate(objectives):
         key = objective["key"]
-        masked = frame[key].where(frame["feasible"])
+        masked = frame[key].where(frame["feasible"] & (frame["rate"] == 1.0))
+        start = default_values[i] if i < len(default_values) else math.nan
+        if math.isfinite(start):  # the default is the first candidate
+            masked = pd.concat([pd.Series([start]), masked], ignore_index=True)
         best = masked.cummax() if objective.get("direction", "max") == "max" else masked.cummin()
-        frame[f"{key}_best"] = best.ffill().astype(np.float64)
+        best = best.ffill().astype(np.float64)
+        frame[f"{key}_best"] = best.iloc[1:].to_numpy() if math.isfinite(start) else best
     return frame
 
 
 def plot_history(study: StudyRecords, default: Mapping[str, Any] | None = None):
-    """Objective of every trial and the best so far; infeasible and failed trials marked."""
+    """Objective of every trial with its standard error (+-1 SE bars) and the best so far;
+    reduced-fidelity trials hollow; infeasible, failed and skipped trials marked."""
     from matplotlib.transforms import blended_transform_factory
 
     data = history_data(study)
@@ -119,7 +142,32 @@ def plot_history(study: StudyRecords, default: Mapping[str, Any] | None = None):
     for i, (ax, objective) in enumerate(zip(axes, objectives, strict=True)):
         key = objective["key"]
         ok = data[data["status"] == OK]
-        ax.plot(ok["number"], ok[key], "o", color="#1f77b4", ms=5, label="trial")
+        full = ok[ok["rate"] == 1.0]
+        reduced = ok[ok["rate"] < 1.0]
+        ax.errorbar(
+            full["number"],
+            full[key],
+            yerr=full[f"{key}_se"].fillna(0).to_numpy(),
+            fmt="o",
+            color="#1f77b4",
+            ms=5,
+            elinewidth=1,
+            capsize=2,
+            label="trial (\u00b11 SE)",
+        )
+        for rate, group in reduced.groupby("rate"):
+            ax.errorbar(
+                group["number"],
+                group[key],
+                yerr=group[f"{key}_se"].fillna(0).to_numpy(),
+                fmt="o",
+                mfc="none",
+                ms=5,
+                elinewidth=0.8,
+                capsize=1.5,
+                alpha=0.5 + 0.5 * float(rate),
+                label=f"at {float(rate):.3g} of a full training",
+            )
         ax.step(
             data["number"], data[f"{key}_best"], where="post", color="#2ca02c", label="best so far"
         )
@@ -150,11 +198,95 @@ def plot_history(study: StudyRecords, default: Mapping[str, Any] | None = None):
         ax.legend(loc="best", fontsize="small")
     axes[-1].set_xlabel("trial")
     counts = data["status"].value_counts()
+    shown = [s for s in (OK, INFEASIBLE, FAILED, SKIPPED) if s != SKIPPED or counts.get(s, 0)]
     figure.suptitle(
         f"study {study.name}: {len(data)} trials ("
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in (OK, INFEASIBLE, FAILED))
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in shown)
         + ")"
     )
+    return figure
+
+
+# -- best objective against training work --------------------------------------------------------
+def work_curve_data(study: StudyRecords, unit: float | None = None) -> pd.DataFrame:
+    """The study's best validation objective (first objective; the default first, then full
+    trainings only) against its cumulative training work, the default's training included.
+
+    ``work`` is in units of ``unit`` (default: the study's own default training). Columns:
+    ``number`` (-1: the default), ``work``, ``best``, ``best_se`` (the standard error of the
+    best's value). Empty when the journal records no work (an embedder without a work model).
+    """
+    objective = (study.objectives or [{"key": "objective", "direction": "max"}])[0]
+    maximise = objective.get("direction", "max") == "max"
+    default = study.default or {}
+    default_work = _number(default.get("work"))
+    unit = unit if unit is not None else default_work
+    if not (math.isfinite(default_work) and unit and math.isfinite(unit)):
+        return pd.DataFrame(columns=["number", "work", "best", "best_se"])
+    best = _number((default.get("objectives") or [math.nan])[0])
+    best_se = _number((default.get("objective_se") or [math.nan])[0])
+    total = default_work
+    rows = [{"number": -1, "work": total / unit, "best": best, "best_se": best_se}]
+    for record in study.trials:
+        if record.get("status") == SKIPPED:
+            continue
+        work = _number(record.get("work"))
+        if not math.isfinite(work):
+            return pd.DataFrame(columns=["number", "work", "best", "best_se"])
+        total += work
+        value = _number((record.get("objectives") or [math.nan])[0])
+        full = fidelity_rate(record) == 1.0
+        if record.get("status") == OK and full and math.isfinite(value):
+            better = not math.isfinite(best) or (value > best if maximise else value < best)
+            if better:
+                best = value
+                best_se = _number((record.get("objective_se") or [math.nan])[0])
+        rows.append(
+            {
+                "number": int(record["number"]),
+                "work": total / unit,
+                "best": best,
+                "best_se": best_se,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_work_curves(studies: Mapping[str, StudyRecords], unit: float | None = None):
+    """Best validation objective against cumulative training work, one line per study (with
+    a +-1 SE band around the best), on one axes; work in default trainings of the full data."""
+    figure = new_figure(7.5, 4.0)
+    ax = figure.subplots(1, 1)
+    margins(figure, top=0.5)
+    keys = []
+    for name, study in studies.items():
+        data = work_curve_data(study, unit)
+        if data.empty:
+            continue
+        keys.append((study.objectives or [{"key": "objective"}])[0]["key"])
+        subsampled = study.header.get("subsample")
+        line = ax.step(
+            data["work"],
+            data["best"],
+            where="post",
+            ls="--" if subsampled else "-",
+            label=name + (f" (validation at subsample {subsampled:g})" if subsampled else ""),
+        )[0]
+        ax.fill_between(
+            data["work"].to_numpy(dtype=np.float64),
+            (data["best"] - data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
+            (data["best"] + data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
+            step="post",
+            color=line.get_color(),
+            alpha=0.15,
+            lw=0,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative training work (default trainings on the full data)")
+    ax.set_ylabel(f"best validation {' / '.join(dict.fromkeys(keys))}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize="small")
+    figure.suptitle("best objective found against the training work spent")
     return figure
 
 
