@@ -20,6 +20,11 @@ How the vectors are built (every step vectorised with numpy / scipy.sparse):
    context vectors ``V * S^p`` (Levy et al.'s ``w + c``): ``U`` alone makes songs similar when
    they share contexts (second order), ``w + c`` also when they co-occur (first order).
 
+Memory: the corpus is read in chunks of whole sequences (about ``CHUNK_PAIRS`` co-occurrences at
+a time); only the upper triangle of the symmetric counts is accumulated (float64), and the PPMI
+matrix is built from it a block of rows at a time, in float32. So the peak is about 40 bytes per
+distinct co-occurring pair, whatever the number of plays.
+
 Which songs get a vector: a song of the training corpus gets one when it has at least one
 positive PPMI entry (it co-occurs with some song more often than chance). Songs that only ever
 occur alone (sequences of length one, or only next to repeats of themselves), songs played fewer
@@ -86,9 +91,7 @@ class PmiSvd(embench.Embedder):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=threads):
-            counts, songs = cooccurrence_matrix(corpus, params, monitor)
-            monitor.progress(0.5)
-            ppmi = positive_pmi(counts, params.exponent, params.shift)
+            ppmi, songs = ppmi_matrix(corpus, params, monitor)
             keep = np.flatnonzero(np.diff(ppmi.indptr) > 0)  # songs with a positive entry
             ppmi = ppmi[keep]
             songs = songs[keep]
@@ -100,46 +103,153 @@ class PmiSvd(embench.Embedder):
         return embench.Embedding(songs, vectors)
 
 
+#: Co-occurrences (pairs x offsets) generated at once while counting: bounds the temporaries.
+CHUNK_PAIRS = 1 << 24
+#: Rows of the PPMI matrix computed at once.
+BLOCK_ROWS = 1 << 16
+
+
+def _weight(params, d: int) -> float:
+    return {
+        "none": 1.0,
+        "linear": (params.window - d + 1) / params.window,
+        "harmonic": 1.0 / d,
+    }[params.weighting]
+
+
+def upper_counts(corpus, params, monitor=None, chunk_pairs: int | None = None):
+    """The upper triangle (``i < j``) of the symmetric weighted co-occurrence counts.
+
+    Returns ``(upper, songs)``: a CSR float64 matrix over the corpus songs played at least
+    ``min_count`` times (row/column ``i`` is dataset song ``songs[i]``) and that index. The
+    corpus is read a chunk of whole sequences at a time, so temporaries stay near
+    ``chunk_pairs`` co-occurrences; the counts take 12 bytes per distinct pair.
+    """
+    import scipy.sparse as sp
+
+    flat = np.asarray(corpus.songs)
+    indptr = np.asarray(corpus.indptr, dtype=np.int64)
+    lengths = np.diff(indptr)
+    plays = np.bincount(flat) if len(flat) else np.zeros(0, dtype=np.int64)
+    songs = np.flatnonzero(plays >= params.min_count)
+    column = np.full(len(plays), -1, dtype=np.int32)
+    column[songs] = np.arange(len(songs), dtype=np.int32)
+    n = len(songs)
+    counts = sp.csr_matrix((n, n), dtype=np.float64)
+    window = min(params.window, max(int(lengths.max(initial=0)) - 1, 0))
+    if window == 0 or n == 0:
+        return counts, songs
+    per_chunk = max(1, (chunk_pairs or CHUNK_PAIRS) // window)  # events per chunk
+    # Chunks of whole sequences of about per_chunk events.
+    cuts = np.searchsorted(indptr, np.arange(0, indptr[-1], per_chunk), side="right") - 1
+    cuts = np.unique(np.concatenate([cuts, [len(lengths)]]))
+    for number, (first, last) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        low, high = indptr[first], indptr[last]
+        ids = column[flat[low:high]]  # position -> compact song column (-1: filtered out)
+        # Positions left in the sequence after each position: a pair d apart stays inside it
+        # when at least d are left.
+        ends = np.repeat(indptr[first + 1 : last + 1] - low, lengths[first:last])
+        left_in_sequence = (ends - np.arange(high - low) - 1).astype(np.int32)
+        del ends
+        rows, cols, weights = [], [], []
+        for d in range(1, window + 1):
+            a, b = ids[:-d], ids[d:]
+            same = (left_in_sequence[:-d] >= d) & (a >= 0) & (b >= 0) & (a != b)
+            a, b = a[same], b[same]
+            rows.append(np.minimum(a, b))
+            cols.append(np.maximum(a, b))
+            weights.append(np.full(len(a), _weight(params, d)))
+        del ids, left_in_sequence
+        rows, cols, weights = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
+        if len(rows):
+            chunk = sp.coo_matrix((weights, (rows, cols)), shape=(n, n)).tocsr()  # sums pairs
+            del rows, cols, weights
+            counts = counts + chunk  # a linear merge of two sorted CSR matrices
+            del chunk
+        if monitor is not None:
+            monitor.progress(0.4 * (number + 1) / (len(cuts) - 1))
+            if monitor.should_stop():
+                raise embench.BudgetExceeded(
+                    f"stopped counting at chunk {number + 1} of {len(cuts) - 1}"
+                )
+    counts.sum_duplicates()
+    return counts, songs
+
+
 def cooccurrence_matrix(corpus, params, monitor=None):
     """Symmetric weighted co-occurrence counts of the songs of ``corpus`` within ``window``.
 
     Returns ``(counts, songs)``: a CSR matrix over the corpus songs played at least
     ``min_count`` times (row/column ``i`` is dataset song ``songs[i]``) and that index.
     """
+    upper, songs = upper_counts(corpus, params, monitor)
+    return (upper + upper.T).tocsr(), songs
+
+
+def ppmi_matrix(corpus, params, monitor=None):
+    """``(PPMI, songs)``: the positive PMI of the co-occurrence counts as CSR float32, built
+    from the upper triangle of the counts a block of rows at a time (no full count matrix)."""
+    upper, songs = upper_counts(corpus, params, monitor)
+    ppmi = _ppmi_of_upper(upper, params.exponent, params.shift)
+    if monitor is not None:
+        monitor.progress(0.5)
+    return ppmi, songs
+
+
+def _ppmi_of_upper(upper, exponent: float, shift: float):
     import scipy.sparse as sp
 
-    flat = np.asarray(corpus.songs, dtype=np.int64)
-    indptr = np.asarray(corpus.indptr, dtype=np.int64)
-    plays = np.bincount(flat) if len(flat) else np.zeros(0, dtype=np.int64)
-    songs = np.flatnonzero(plays >= params.min_count)
-    column = np.full(len(plays), -1, dtype=np.int64)
-    column[songs] = np.arange(len(songs))
-    ids = column[flat]  # position -> compact song column (-1: filtered out)
-    sequence = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # position -> sequence
-    n = len(songs)
-    counts = sp.csr_matrix((n, n), dtype=np.float64)
-    window = min(params.window, max(int(np.diff(indptr).max(initial=0)) - 1, 0))
-    for d in range(1, window + 1):
-        left, right = ids[:-d], ids[d:]
-        same = (sequence[:-d] == sequence[d:]) & (left >= 0) & (right >= 0) & (left != right)
-        a, b = left[same], right[same]
-        if len(a):
-            weight = {
-                "none": 1.0,
-                "linear": (params.window - d + 1) / params.window,
-                "harmonic": 1.0 / d,
-            }[params.weighting]
-            data = np.full(2 * len(a), weight)
-            pairs = sp.coo_matrix(
-                (data, (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
-            )
-            counts = counts + pairs.tocsr()  # summed per offset: memory stays ~ distinct pairs
-        if monitor is not None:
-            monitor.progress(0.5 * d / window)
-            if monitor.should_stop():
-                raise embench.BudgetExceeded(f"stopped counting at offset {d} of {window}")
-    counts.sum_duplicates()
-    return counts.tocsr(), songs
+    n = upper.shape[0]
+    # C = U + U^T is symmetric: its row sums are its column sums.
+    sums = np.asarray(upper.sum(axis=1)).ravel() + np.asarray(upper.sum(axis=0)).ravel()
+    smoothed = np.zeros_like(sums)
+    present = sums > 0
+    smoothed[present] = sums[present] ** exponent
+    total = smoothed.sum()
+    if total <= 0 or upper.nnz == 0:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        log_rows = np.log(sums)
+        log_context = np.log(smoothed / total) + np.log(shift)  # P_a(c), with the shift
+    lower = upper.T.tocsr()  # row j holds the pairs (i, j), i < j: the columns left of j
+    indptr_parts, index_parts, data_parts = [np.zeros(1, dtype=np.int64)], [], []
+    written = 0
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, n)
+        rows, cols, counts = _block_entries(lower, upper, start, stop)
+        pmi = np.log(counts) - log_rows[rows] - log_context[cols]
+        positive = pmi > 0
+        per_row = np.bincount(rows[positive] - start, minlength=stop - start)
+        indptr_parts.append(written + np.cumsum(per_row))
+        written += int(per_row.sum())
+        index_parts.append(cols[positive].astype(np.int32))
+        data_parts.append(pmi[positive].astype(np.float32))
+    del lower
+    indptr = np.concatenate(indptr_parts)
+    indices = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int32)
+    data = np.concatenate(data_parts) if data_parts else np.zeros(0, dtype=np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+
+def _block_entries(lower, upper, start: int, stop: int):
+    """Rows ``start..stop-1`` of ``lower + upper`` as (row, column, value) arrays, each row's
+    columns ascending (the lower part's columns are left of the diagonal, the upper's right)."""
+    lower_count = np.diff(lower.indptr[start : stop + 1])
+    upper_count = np.diff(upper.indptr[start : stop + 1])
+    per_row = lower_count + upper_count
+    row_start = np.concatenate([[0], np.cumsum(per_row)])[:-1]
+    total = int(per_row.sum())
+    rows = np.repeat(np.arange(start, stop, dtype=np.int64), per_row)
+    cols = np.empty(total, dtype=np.int64)
+    values = np.empty(total, dtype=np.float64)
+    for matrix, count, offset in ((lower, lower_count, 0), (upper, upper_count, lower_count)):
+        low, high = matrix.indptr[start], matrix.indptr[stop]
+        # Destination of each stored entry: its row's start (+ the lower part for upper ones).
+        within = np.arange(high - low) - np.repeat(matrix.indptr[start:stop] - low, count)
+        where = np.repeat(row_start + offset, count) + within
+        cols[where] = matrix.indices[low:high]
+        values[where] = matrix.data[low:high]
+    return rows, cols, values
 
 
 def positive_pmi(counts, exponent: float = 0.75, shift: float = 1.0):

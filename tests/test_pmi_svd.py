@@ -219,3 +219,51 @@ def test_runs_through_embench_run(tmp_path, test_plugin):
     assert row["status"] == "ok" and row["embedder"] == "pmi_svd"
     assert row["metrics"]["hitrate"] > 0 and row["metrics"]["vrc_genre"] > 0
     assert np.load(out / "embeddings" / "pmi" / "vectors.npy").shape[1] == 16
+
+
+@pytest.mark.parametrize("chunk_pairs", [1, 7, 1 << 24])
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_counting_in_chunks_and_ppmi_in_row_blocks_change_nothing(
+    monkeypatch, chunk_pairs, min_count
+):
+    from embench_plugins import pmi_svd
+
+    _, corpus = random_corpus(5, n_seq=60, songs=20)
+    params = PmiSvdOptions(window=3, min_count=min_count)
+    whole, songs = pmi_svd.upper_counts(corpus, params, chunk_pairs=1 << 30)
+    upper, same_songs = pmi_svd.upper_counts(corpus, params, chunk_pairs=chunk_pairs)
+    assert np.array_equal(songs, same_songs)
+    assert np.allclose(upper.toarray(), whole.toarray(), rtol=1e-12, atol=0)
+    assert np.all(np.tril(upper.toarray()) == 0)  # the upper triangle only
+    monkeypatch.setattr(pmi_svd, "BLOCK_ROWS", 3)  # PPMI rows a few at a time
+    for exponent, shift in [(0.75, 1.0), (-0.5, 2.0)]:
+        monkeypatch.setattr(params, "exponent", exponent)
+        monkeypatch.setattr(params, "shift", shift)
+        ppmi, _ = pmi_svd.ppmi_matrix(corpus, params)
+        counts, _ = cooccurrence_matrix(corpus, params)
+        expected = positive_pmi(counts, exponent, shift)
+        assert ppmi.dtype == np.float32 and ppmi.has_sorted_indices
+        assert np.array_equal(ppmi.indptr, expected.indptr)
+        assert np.array_equal(ppmi.indices, expected.indices)
+        assert np.allclose(ppmi.data, expected.data, rtol=1e-6)
+
+
+def test_counting_memory_follows_distinct_pairs_not_plays():
+    import tracemalloc
+
+    from embench_plugins.pmi_svd import upper_counts
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 40, size=30_000)  # ~600k plays of 40 songs: <= 780 pairs
+    corpus = Sequences(
+        np.concatenate([[0], np.cumsum(lengths)]), rng.integers(0, 40, lengths.sum())
+    )
+    tracemalloc.start()
+    try:
+        upper, _ = upper_counts(corpus, PmiSvdOptions(window=5), chunk_pairs=1 << 16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert upper.nnz <= 780
+    # All offsets at once would hold ~3M pairs (> 50 MB of temporaries).
+    assert peak < 8 * 2**20, peak
