@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -478,34 +479,20 @@ def read_events(
     if not stamp_chunks:
         raise DataError(f"{path}: every row lacks a user, timestamp or track (no events left)")
 
-    user_of = _concatenate(user_codes)
-    stamps = _concatenate(stamp_chunks)
-    # One stable sort by (user, time): ties keep file order.
-    order = np.lexsort((stamps, user_of))
     n_users = len(users)
-    sorted_users = user_of[order]
-    del user_of
-    sorted_stamps = stamps[order]
-    del stamps
-    gap = int(round(gap_minutes * 60 * 1_000_000))
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = (sorted_users[1:] != sorted_users[:-1]) | (np.diff(sorted_stamps) > gap)
-    del sorted_users, sorted_stamps
-    session = np.cumsum(starts, dtype=np.int64) - 1
-    del starts
-    lengths = np.bincount(session)
-    keep = lengths[session] >= min_length
-    del session
-    if not keep.any():
+    sessions = sessionise(
+        user_codes,
+        stamp_chunks,
+        track_codes,
+        gap=int(round(gap_minutes * 60 * 1_000_000)),
+        min_length=min_length,
+    )
+    if len(sessions.lengths) == 0:
         raise DataError(
             f"{path}: no session has at least {min_length} plays (gap {gap_minutes:g} minutes); "
             "the dataset would be empty"
         )
-    kept_lengths = lengths[lengths >= min_length]
-    kept_tracks = _concatenate(track_codes)[order]
-    del order
-    kept_tracks = kept_tracks[keep]
-    del keep
+    kept_lengths, kept_tracks = sessions.lengths, sessions.tracks
     used = np.zeros(len(tracks), dtype=bool)
     used[kept_tracks] = True
     new_index = (np.cumsum(used) - 1).astype(np.int32)  # songs keep their order of appearance
@@ -525,12 +512,63 @@ def read_events(
         "rows": n_rows_read,
         "rows_dropped_missing": n_missing,
         "users": n_users,
-        "sessions_total": len(lengths),
-        "sessions_dropped_short": int((lengths < min_length).sum()),
+        "sessions_total": sessions.total,
+        "sessions_dropped_short": sessions.dropped_short,
         "gap_minutes": gap_minutes,
     }
     name = name or path.name.split(".")[0]
     return Dataset(name, sequences, songs, metadata=metadata)
+
+
+@dataclass(frozen=True, eq=False)
+class Sessions:
+    """Plays cut into sessions (what :func:`sessionise` returns)."""
+
+    lengths: np.ndarray  # int64: the length of each kept session, in order
+    tracks: np.ndarray  # the track codes of the kept sessions, in play order
+    total: int  # sessions before the short ones were dropped
+    dropped_short: int  # sessions shorter than min_length
+
+
+def sessionise(
+    users: np.ndarray | list[np.ndarray],
+    stamps: np.ndarray | list[np.ndarray],
+    tracks: np.ndarray | list[np.ndarray],
+    *,
+    gap: int | float,
+    min_length: int = 1,
+) -> Sessions:
+    """Each user's plays ordered by time (ties keep the input order), cut into sessions where
+    the user is silent for more than ``gap`` (in the unit of ``stamps``); sessions shorter than
+    ``min_length`` are dropped.
+
+    Vectorised: one stable sort by (user, time), no Python loop per play. The arrays may be
+    given as lists of chunks (e.g. one per block of a file); the lists are emptied as they are
+    joined, and the tracks are joined only once users and times are freed.
+    """
+    user_of = _concatenate(users) if isinstance(users, list) else users
+    time_of = _concatenate(stamps) if isinstance(stamps, list) else stamps
+    order = np.lexsort((time_of, user_of))
+    sorted_users = user_of[order]
+    del user_of
+    sorted_stamps = time_of[order]
+    del time_of
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (sorted_users[1:] != sorted_users[:-1]) | (np.diff(sorted_stamps) > gap)
+    del sorted_users, sorted_stamps
+    session = np.cumsum(starts, dtype=np.int64) - 1
+    del starts
+    lengths = np.bincount(session)
+    keep = lengths[session] >= min_length
+    del session
+    ordered = (_concatenate(tracks) if isinstance(tracks, list) else tracks)[order]
+    del order
+    return Sessions(
+        lengths=lengths[lengths >= min_length],
+        tracks=ordered[keep],
+        total=len(lengths),
+        dropped_short=int((lengths < min_length).sum()),
+    )
 
 
 def _concatenate(chunks: list[np.ndarray]) -> np.ndarray:
