@@ -12,6 +12,7 @@ from embench.api import (
     Embedder,
     Embedding,
     Fidelity,
+    Interval,
     Metric,
     MetricResult,
     NeighbourRequest,
@@ -27,6 +28,7 @@ from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.hookspecs import hookimpl
+from embench.index import NeighbourIndex
 from embench.registry import Command
 
 __version__ = "0.1.0"
@@ -43,8 +45,10 @@ __all__ = [
     "Embedding",
     "EvalContext",
     "Fidelity",
+    "Interval",
     "Metric",
     "MetricResult",
+    "NeighbourIndex",
     "NeighbourRequest",
     "Optimiser",
     "Options",

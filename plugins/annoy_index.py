@@ -20,7 +20,6 @@ import numpy as np
 from pydantic import Field
 
 import embench
-from embench.index import NeighbourIndex
 
 CHUNK = 4096  # queries per task of the thread pool
 
@@ -68,7 +67,7 @@ class AnnoySearcher:
         return out
 
 
-class AnnoyIndex(NeighbourIndex[AnnoyOptions]):
+class AnnoyIndex(embench.NeighbourIndex[AnnoyOptions]):
     """Approximate neighbours from Annoy's random-projection forest (angular metric)."""
 
     name = "annoy"

@@ -34,6 +34,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "`[split]`": config.SplitSection,
     "`[[configuration]]`": config.ConfigurationSection,
     "`[evaluation]`": config.EvaluationSection,
+    "`[index]`": config.IndexSection,
     "`[[study]]`": config.StudySection,
     "`[study.scalarised]`": config.ScalarisedObjective,
     "`[study.space.NAME]`": config.SpaceOverride,

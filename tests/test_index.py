@@ -11,9 +11,9 @@ import embench
 from embench.benchmark import load_benchmark
 from embench.cli import main
 from embench.context import EvalContext
-from embench.errors import ConfigError, PluginError
+from embench.errors import PluginError
 from embench.evaluation import evaluate
-from embench.index import ExactIndex, IndexChoice, NeighbourIndex, recall_at_k
+from embench.index import ExactIndex, IndexChoice, recall_at_k
 from embench.neighbours import exact_top_k, normalise
 from embench_plugins.annoy_index import AnnoyIndex, AnnoyOptions
 from embench_plugins.clustering import VrcGenre, VrcGenreOptions
@@ -58,12 +58,15 @@ def test_recall_at_k_counts_the_exact_neighbours_found():
     assert recall[:2].tolist() == [0.5, 1.0] and np.isnan(recall[2])
 
 
-class HalfIndex(NeighbourIndex):
+class HalfIndex(embench.NeighbourIndex):
     """The exact top-k with its second half replaced by the farthest rows: recall 1/2."""
 
     name = "half"
+    built = 0
 
     def build(self, vectors, options, *, seed, threads):
+        type(self).built += 1
+        self.vectors = vectors
         return self
 
     def search(self, queries, k, *, threads):
@@ -78,15 +81,10 @@ class HalfIndex(NeighbourIndex):
 
 
 def half_index() -> IndexChoice:
-    class Built(HalfIndex):
+    class Counted(HalfIndex):
         built = 0
 
-        def build(self, vectors, options, *, seed, threads):
-            Built.built += 1
-            self.vectors = vectors
-            return self
-
-    return IndexChoice("half", Built, embench.Options(), recall_queries=50)
+    return IndexChoice("half", Counted, embench.Options(), recall_queries=50)
 
 
 def test_recall_is_measured_on_a_seeded_sample_and_reported_beside_the_metrics():
@@ -132,7 +130,7 @@ def test_an_exact_answer_through_annoy_has_recall_one():
     assert evaluation.values == pytest.approx(exact.values)
 
 
-class Broken(NeighbourIndex):
+class Broken(embench.NeighbourIndex):
     name = "broken"
     answer = "self"
 
@@ -237,3 +235,24 @@ def test_a_run_through_annoy_records_recall_and_marks_the_figures(tmp_path, caps
     assert row["intervals"]["hitrate"]["n"] == 30 and row["intervals"]["hitrate_out"]["n"] == 15
     printed = capsys.readouterr().out
     assert "\u2248" in printed and "recall@5" in printed and "sampled, n = 30 of" in printed
+
+
+class IndexPlugin:
+    """A third-party index plugin, registered through the hook."""
+
+    @embench.hookimpl
+    def register_indexes(self, register):
+        register(HalfIndex)
+
+
+def test_a_plugin_index_is_listed_chosen_and_its_recall_recorded(
+    tmp_path, capsys, test_plugin, register_plugin
+):
+    register_plugin("half-index", IndexPlugin())
+    assert main(["plugins"]) == 0
+    assert "half" in capsys.readouterr().out
+    text = TINY_BENCHMARK + '[index]\nplugin = "half"\n[metrics.next_song]\nk = 6\n'
+    out = tmp_path / "out"
+    assert main(["run", str(write_benchmark(tmp_path, text)), "--output", str(out)]) == 0
+    for row in json.loads((out / "summary.json").read_text())["configurations"]:
+        assert row["index"]["plugin"] == "half" and row["index"]["recall"] == pytest.approx(0.5)
