@@ -498,6 +498,7 @@ def read_events(
     new_index = (np.cumsum(used) - 1).astype(np.int32)  # songs keep their order of appearance
 
     song_ids = tracks.values
+    assert song_ids is not None  # sessions were kept, so tracks were read
     songs = pd.DataFrame(
         {"song_id": song_ids.filter(pa.array(used)).to_numpy(zero_copy_only=False)}
     )
