@@ -133,12 +133,19 @@ class Benchmark:
 def validate_options(
     model: type[BaseModel], values: dict[str, Any], source: str, where: tuple
 ) -> BaseModel:
-    """Validate a plugin's TOML section (at ``where`` in the file) with its ``Options`` model.
+    """Validate a plugin's TOML section (at ``where`` in the file) with its ``Options`` model,
+    after :func:`check_values`."""
+    check_values(model, values, source, where)
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, model, prefix=where)) from None
 
-    Besides the model's own rules: no ``inf``/``nan`` anywhere (JSON, hence the journal and
-    ``config.json``, cannot record them) and no boolean for a number (``vector_size = true``
-    is not 1).
-    """
+
+def check_values(model: type[BaseModel], values: dict[str, Any], source: str, where: tuple):
+    """What a plugin's ``Options`` model lets through but JSON or the user did not mean: no
+    ``inf``/``nan`` anywhere (JSON, hence the journal and ``config.json``, cannot record them)
+    and no boolean for a number (pydantic reads ``vector_size = true`` as 1)."""
     for path, value in _leaves(values, where):
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(
@@ -147,15 +154,11 @@ def validate_options(
     for key, value in values.items():
         field = model.model_fields.get(key) if isinstance(key, str) else None
         if field is not None and bool_for_number(field.annotation, value):
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
             raise ConfigError(
                 f"{source}: [{format_location((*where, key))}]: expected a number, found "
-                f"{str(value).lower() if isinstance(value, bool) else value!r} (a boolean "
-                "is not a number)"
+                f"{shown} (a boolean is not a number)"
             )
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, model, prefix=where)) from None
 
 
 def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
@@ -190,8 +193,9 @@ def resolve(config: BenchmarkConfig, plugins: Plugins, source: str, base_dir: Pa
     dataset_options = validate_options(
         dataset.cls.Options, config.dataset.options, source, ("dataset", "options")
     )
-    for name in config.embedders:
-        lookup(plugins.embedders, name, f"embedders.{name}")
+    for name, shared in config.embedders.items():
+        embedder = lookup(plugins.embedders, name, f"embedders.{name}")
+        check_values(embedder.cls.Options, shared, source, ("embedders", name))
     configurations = []
     for i, section in enumerate(config.configuration):
         entry = lookup(plugins.embedders, section.embedder, f"configuration #{i + 1}.embedder")
