@@ -320,7 +320,7 @@ def resolve_study(index, section, config, plugins, directions, source, lookup) -
             )
         return Objective(key, direction or directions[key])
 
-    if section.objective:
+    if section.objective is not None:
         objectives = [objective(section.objective, section.direction)]
     elif section.scalarised:
         objective(section.scalarised.hitrate)

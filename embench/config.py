@@ -176,7 +176,9 @@ class StudySection(Section):
     embedder: str = Field("word2vec", description="embedder plugin name")
     budget: int = Field(ge=1, description="number of trials")
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the benchmark seed")
-    objective: str | None = Field(None, description="one metric value key, e.g. hitrate")
+    objective: str | None = Field(
+        None, min_length=1, description="one metric value key, e.g. hitrate"
+    )
     direction: Literal["max", "min"] | None = Field(
         None, description="for `objective`; default: the metric's own direction"
     )
