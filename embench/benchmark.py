@@ -292,6 +292,11 @@ def resolve_space(
             )
         except ValueError as exc:
             raise ConfigError(f"{where}.{name}: {exc}") from None
+        if not math.isfinite(space[name].high - space[name].low):
+            raise ConfigError(
+                f"{where}.{name}: the range [{space[name].low:g}, {space[name].high:g}] is too "
+                "wide to sample (its width is not a finite number)"
+            )
     return space
 
 

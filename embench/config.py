@@ -200,7 +200,9 @@ class StudySection(Section):
     )
     fail_fast: bool = Field(False, description="stop the study at the first failed trial")
     executor: Literal["local", "process", "dask"] = "local"
-    workers: int = Field(1, ge=1, description="parallel trials (process and dask executors)")
+    workers: int = Field(
+        1, ge=1, le=THREADS_MAX, description="parallel trials (process and dask executors)"
+    )
     scheduler: str | None = Field(None, description="Dask scheduler address; none: LocalCluster")
     final: Literal["all", "best", "none"] = Field(
         "all", description="Pareto points retrained and tested: all, the first, or none"

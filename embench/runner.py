@@ -54,6 +54,7 @@ RUNNING = "running.json"
 """The in-progress marker: present from before a run rewrites anything until its
 ``summary.json`` is written; it records the run's fingerprint and who runs it."""
 CONFIG = "config.json"
+EMBEDDING_FILES = ("vectors.npy", "songs.parquet")
 
 
 @dataclass
@@ -248,9 +249,11 @@ class Runner:
     def layout(self) -> tuple[list[str], list[str]]:
         """The folders and files of the output directory this run writes (relative paths)."""
         folders = ["embeddings", "per_query", "studies", "explorer"]
-        folders += [f"embeddings/{c.name}" for c in self.benchmark.configurations]
-        files = [SUMMARY, RUNNING, CONFIG, REPORT]
-        files.append(LOCK_FILE)
+        files = [SUMMARY, RUNNING, CONFIG, REPORT, LOCK_FILE]
+        for configuration in self.benchmark.configurations:
+            folders.append(f"embeddings/{configuration.name}")
+            files += [f"embeddings/{configuration.name}/{n}" for n in EMBEDDING_FILES]
+        files += [f"per_query/{name}.parquet" for name, _, _ in self.benchmark.metrics]
         for job in self.study_jobs():
             folders.append(f"studies/{job.folder}")
             files.append(f"studies/{job.folder}/{JOURNAL}")
@@ -275,7 +278,14 @@ class Runner:
             path = self.output / name
             if not path.exists():
                 continue
-            recorded = read_json(path, what)
+            try:
+                recorded = read_json(path, what)
+            except DataError as exc:
+                raise DataError(
+                    f"{exc}. It is needed to tell whether this benchmark is the one that wrote "
+                    f"the folder: delete it to rerun into the folder (the studies' journals "
+                    "still refuse other settings), or give another --output"
+                ) from None
             found = recorded.get("fingerprint") if isinstance(recorded, dict) else None
             fresh = f"use another --output directory, or delete {self.output}"
             if not isinstance(found, dict):

@@ -88,6 +88,23 @@ CASES = {
         [],
         ["bench.toml", "[study #1.space.dim.high]", "finite number", "found inf"],
     ),
+    "space range too wide to sample": (
+        S + "[study.space]\ndim = { low = -1e308, high = 1e308 }\n",
+        [],
+        ["bench.toml", "[study #1.space].dim", "too wide to sample", "-1e+308, 1e+308"],
+    ),
+    "workers too many": (
+        S.replace(
+            "time_budget = 1000", 'time_budget = 1000\nexecutor = "process"\nworkers = 100000'
+        ),
+        [],
+        ["[study #1.workers]", "less than or equal to 4096", "found 100000"],
+    ),
+    "empty objective": (
+        S.replace('objective = "hitrate"', 'objective = ""'),
+        [],
+        ["[study #1.objective]", "at least 1 character", "found ''"],
+    ),
     "space bound nan": (
         S + "[study.space]\ndelay = { low = nan, high = 0.1 }\n",
         [],
@@ -320,6 +337,8 @@ def test_output_path_below_a_file(tmp_path, capsys, test_plugin):
         ("studies/search", "file", "is a file where embench must write a folder"),
         ("per_query", "file", "is a file where embench must write a folder"),
         ("summary.json", "folder", "is a folder where embench must write a file"),
+        ("per_query/next_song.parquet", "folder", "is a folder where embench must write a file"),
+        ("embeddings/default/vectors.npy", "folder", "is a folder where embench must write a file"),
         ("studies/search/journal.jsonl", "folder", "is a folder where embench must write a file"),
     ],
 )
@@ -387,3 +406,14 @@ def test_a_journal_whose_last_line_is_damaged(tmp_path, capsys, test_plugin, las
     assert code == 2, err
     assert f"{journal}: line {count}" in err and expected in err and "delete the journal" in err
     assert snapshot(out) == before  # summary.json and the rest untouched
+
+
+def test_a_damaged_summary_says_what_to_do(tmp_path, capsys, test_plugin):
+    assert run_cli(tmp_path, capsys, S)[0] == 0
+    out = tmp_path / "out"
+    (out / "summary.json").write_text("{ not json")
+    before = snapshot(out)
+    code, err = run_cli(tmp_path, capsys, S)
+    assert code == 2 and f"{out / 'summary.json'}: not valid JSON" in err
+    assert "delete it to rerun" in err and "--output" in err
+    assert snapshot(out) == before
