@@ -192,7 +192,7 @@ class StudySection(Section):
     time_budget: float | None = Field(
         1.25, gt=0, description="max training cost relative to the default; none to disable"
     )
-    time_mode: Literal["work", "wall", "equal"] = Field(
+    time_mode: str = Field(
         "work",
         description="the budget's unit: 'work' (the training work the params imply, the same "
         "on every machine), 'wall' (seconds measured here), 'equal' (each trial's epochs set "
@@ -215,6 +215,8 @@ class StudySection(Section):
             raise ValueError("give exactly one of objective, scalarised or objectives")
         if self.direction is not None and self.objective is None:
             raise ValueError("direction applies to a single `objective` only")
+        if self.objectives is not None and len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives lists a key twice: {self.objectives}")
         return self
 
 

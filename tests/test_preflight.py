@@ -105,6 +105,11 @@ CASES = {
         [],
         ["[study #1.objective]", "at least 1 character", "found ''"],
     ),
+    "objectives listing a key twice": (
+        S.replace('objective = "hitrate"', 'objectives = ["hitrate", "hitrate"]'),
+        [],
+        ["[study #1]", "objectives lists a key twice", "['hitrate', 'hitrate']"],
+    ),
     "space bound nan": (
         S + "[study.space]\ndelay = { low = nan, high = 0.1 }\n",
         [],
