@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from embench.benchmark import load_benchmark
 from embench.cli import main
 from embench.context import EvalContext
 from embench.errors import PluginError
-from embench.evaluation import evaluate
+from embench.evaluation import IndexSearch, evaluate
 from embench.index import ExactIndex, IndexChoice, recall_at_k
 from embench.neighbours import exact_top_k, normalise
 from embench_plugins.annoy_index import AnnoyIndex, AnnoyOptions
@@ -107,6 +108,18 @@ def test_recall_is_measured_on_a_seeded_sample_and_reported_beside_the_metrics()
     summary = report.to_json()
     assert summary["plugin"] == "half" and summary["recall"] == pytest.approx(0.5)
     assert summary["values"] == list(NextSong.values)
+
+
+def test_the_index_is_built_once_per_embedding():
+    choice = half_index()
+    search = IndexSearch(choice, seed=0)
+    vectors = np.random.default_rng(0).normal(size=(30, 4))
+    first = search(vectors, 4, queries=np.array([0, 1]))
+    search(vectors, 6, queries=np.array([2]))
+    search(vectors, 4)
+    assert choice.cls.built == 1 and first.rows.shape == (2, 4)
+    search(vectors.copy(), 4, queries=np.array([0]))  # another embedding: a new index
+    assert choice.cls.built == 2
 
 
 def test_the_exact_plugin_gives_the_default_figures_and_no_recall():
@@ -234,7 +247,9 @@ def test_a_run_through_annoy_records_recall_and_marks_the_figures(tmp_path, caps
     assert set(index["values"]) == set(NextSong.values)
     assert row["intervals"]["hitrate"]["n"] == 30 and row["intervals"]["hitrate_out"]["n"] == 15
     printed = capsys.readouterr().out
-    assert "\u2248" in printed and "recall@5" in printed and "sampled, n = 30 of" in printed
+    assert re.search(r"\u2248\d\.\d{4}", printed), "approximate figures are marked"
+    assert re.search(r"\d\.\d{4} \u00b1\d\.\d{4}", printed), "sampled figures show a half-width"
+    assert "recall@5" in printed and "sampled, n = 30 of" in printed
 
 
 class IndexPlugin:
