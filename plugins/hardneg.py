@@ -39,7 +39,8 @@ scored on the same songs; a scored song without a vector has no neighbours and i
 the mean (its share is NaN in the per-query table). The share's denominator is the number of
 neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``). The value
 carries its sample size and 95% confidence interval (:mod:`embench.sampling`); the default
-``max_songs`` keeps its standard error at most ``0.5 / sqrt(100,000) = 0.0016``.
+``max_songs`` keeps its standard error at most ``0.5 / sqrt(50,000) = 0.0022`` (a share lies in
+[0, 1]; as shares are small, far less in practice).
 """
 
 from __future__ import annotations
@@ -99,10 +100,10 @@ class HardNegOptions(embench.Options):
         description="absolute minimum co-occurrences; overrides min_cooccurrence_rate when set",
     )
     max_songs: int = Field(
-        100_000,
+        50_000,
         ge=1,
         description="score at most this many songs (a seeded sample when the training "
-        "corpus plays more): the standard error stays <= 0.5 / sqrt(100,000) = 0.0016",
+        "corpus plays more): the standard error stays <= 0.5 / sqrt(50,000) = 0.0022",
     )
 
     @model_validator(mode="after")

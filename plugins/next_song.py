@@ -24,10 +24,10 @@ class NextSongOptions(embench.Options):
     in_set: bool = Field(True, description="score the masked last song of training sequences")
     out_of_set: bool = Field(True, description="score consecutive pairs of held-out sequences")
     max_queries: int = Field(
-        100_000,
+        50_000,
         ge=1,
         description="pairs scored per set at most (a seeded sample beyond): the standard "
-        "error of a set's HitRate stays <= 0.5 / sqrt(100,000) = 0.0016",
+        "error of HitRate (the mean of the two sets) stays <= 0.5 / sqrt(2 x 50,000) = 0.0016",
     )
 
 
