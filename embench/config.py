@@ -428,8 +428,12 @@ def format_validation_error(
         if error["type"] == "missing":
             lines.append(f"[{format_location(loc)}] is required but missing")
             continue
+        message = message.removeprefix("Value error, ")  # a validator's own sentence
         found = error.get("input")
         shown = f" (found {found!r})" if not isinstance(found, dict | list) else ""
+        if not loc:  # a rule across sections: its message names them
+            lines.append(message)
+            continue
         lines.append(f"[{format_location(loc)}]: {message}{shown}")
     count = f"{len(lines)} problems" if len(lines) > 1 else "1 problem"
     return f"{source}: invalid benchmark ({count}):\n  " + "\n  ".join(lines)
