@@ -29,10 +29,11 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from embench import contract
-from embench.api import BudgetExceeded, Embedder, Metric, TrainingMonitor
+from embench.api import BudgetExceeded, Embedder, Metric, TrainingMonitor, declares_work
 from embench.benchmark import Configuration
 from embench.config import format_validation_error
 from embench.context import EvalContext
+from embench.cost import corpus_stats
 from embench.data.dataset import Dataset
 from embench.data.split import Split, make_split
 from embench.data.tiny import make_tiny_dataset
@@ -342,6 +343,7 @@ def run_embedder_checks(entry: Entry, params, report: CheckReport, *, seed: int 
                 f"two fits with seed {seed} (1 thread) gave different embeddings: results "
                 "cannot be reproduced from the seed",
             )
+    check_work(entry, params, split, report)
     try:
         fit(TrainingMonitor(deadline=lambda: True))
         report.notes.append("time budget: fit ignores monitor.should_stop() (finishes anyway)")
@@ -351,6 +353,43 @@ def run_embedder_checks(entry: Entry, params, report: CheckReport, *, seed: int 
         )
     except EmbenchError as exc:
         report.error("time budget", f"fit under a spent time budget failed: {exc}")
+
+
+def check_work(entry: Entry, params, split: Split, report: CheckReport) -> None:
+    """``work()``, when declared: a finite number >= 0 for the params, deterministic, and in
+    proportion to ``epochs`` when the embedder has epochs (``time_mode = "equal"``)."""
+    if not declares_work(entry.cls):
+        report.notes.append("work: no work model (budgets fall back to wall-clock seconds)")
+        return
+    stats = corpus_stats(split.train)
+    embedder = entry.cls()
+    try:
+        work = embedder.work(params, stats)
+        again = embedder.work(params, stats)
+    except Exception as exc:
+        report.error("work", f"work() raised {type(exc).__name__}: {exc}")
+        return
+    if (
+        isinstance(work, bool)
+        or not isinstance(work, int | float)
+        or not (math.isfinite(work) and work >= 0)
+    ):
+        report.error("work", f"work() returned {work!r}; expected a finite number >= 0")
+        return
+    if again != work:
+        report.error("work", f"work() is not deterministic: {work!r}, then {again!r}")
+        return
+    epochs = getattr(params, "epochs", None)
+    if isinstance(epochs, int) and not isinstance(epochs, bool):
+        doubled = embedder.work(params.model_copy(update={"epochs": 2 * epochs}), stats)
+        if not math.isclose(float(doubled), 2 * float(work), rel_tol=1e-6):
+            report.error(
+                "work",
+                f"work() does not grow in proportion to epochs ({work!r} for {epochs} epochs, "
+                f"{doubled!r} for {2 * epochs})",
+            )
+            return
+    report.notes.append(f"work: {float(work):.4g} units for the default params")
 
 
 def check_coverage(

@@ -145,7 +145,9 @@ class TrialRecord(Record):
     Optional (absent in journals written before them, or when not known): ``fidelity`` (the
     trial's subsample rate / epochs; absent: a full training), ``work`` (the training work its
     params imply, in the embedder's units), ``predicted_seconds`` (the cost model's prediction
-    before training), ``limit`` (the budget it was judged against: work units, or seconds in
+    before training), ``train_cpu_seconds`` and ``predicted_cpu_seconds`` (the same in CPU
+    seconds of the training process, all threads: steadier than wall clock on a shared
+    machine), ``limit`` (the budget it was judged against: work units, or seconds in
     wall-clock mode), ``standard_errors`` (per value key, from per-query values) and
     ``objective_se`` (each objective's standard error).
     """
@@ -157,6 +159,8 @@ class TrialRecord(Record):
             "fidelity",
             "work",
             "predicted_seconds",
+            "train_cpu_seconds",
+            "predicted_cpu_seconds",
             "limit",
             "standard_errors",
             "objective_se",
@@ -176,6 +180,8 @@ class TrialRecord(Record):
     fidelity: dict[str, Any] | None = None
     work: float | None = None
     predicted_seconds: float | None = None
+    train_cpu_seconds: float | None = None
+    predicted_cpu_seconds: float | None = None
     limit: float | None = None
     standard_errors: dict[str, Number | None] | None = None
     objective_se: list[Number | None] | None = None

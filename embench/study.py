@@ -77,6 +77,7 @@ class TrialTask:
     fidelity: dict[str, Any] | None = None  # the fidelity as journaled (None: full)
     work: float | None = None
     predicted_seconds: float | None = None
+    predicted_cpu_seconds: float | None = None
     limit: float | None = None
     index: IndexChoice | None = None  # the benchmark's [index] (None: the exact search)
 
@@ -189,6 +190,8 @@ def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
         fidelity=task.fidelity,
         work=task.work,
         predicted_seconds=_rounded(task.predicted_seconds),
+        train_cpu_seconds=round(outcome.train_cpu_seconds, 4),
+        predicted_cpu_seconds=_rounded(task.predicted_cpu_seconds),
         limit=task.limit,
         standard_errors=to_jsonable(errors) if errors else None,
     )
@@ -262,12 +265,17 @@ def cost_summary(default: TrialRecord, trials: list[TrialRecord]) -> dict[str, A
             "work": t.work,
             "predicted_seconds": t.predicted_seconds,
             "train_seconds": t.train_seconds,
+            "predicted_cpu_seconds": t.predicted_cpu_seconds,
+            "train_cpu_seconds": t.train_cpu_seconds,
         }
         for t in trained
     ]
     judged = [t for t in trained if t.status == TrialStatus.OK]  # infeasible ones were stopped
     errors = relative_errors(
         [t.predicted_seconds for t in judged], [t.train_seconds for t in judged]
+    )
+    cpu_errors = relative_errors(
+        [t.predicted_cpu_seconds for t in judged], [t.train_cpu_seconds or 0.0 for t in judged]
     )
     work = [t.work for t in [default, *trials] if t.status != TrialStatus.SKIPPED]
     return to_jsonable(
@@ -277,6 +285,7 @@ def cost_summary(default: TrialRecord, trials: list[TrialRecord]) -> dict[str, A
             if all(w is not None for w in work)
             else None,
             "median_error": float(np.median(errors)) if len(errors) else None,
+            "median_error_cpu": float(np.median(cpu_errors)) if len(cpu_errors) else None,
             "predicted": len(errors),
             "trials": rows,
         }
@@ -415,7 +424,8 @@ class Study:
                 f"embedder '{plan.embedder.name}' declares no work model: the budget is in "
                 "wall-clock seconds (time_mode = 'wall'), so feasibility depends on the machine"
             )
-        self.cost = CostModel()
+        self.cost = CostModel()  # work -> wall-clock training seconds
+        self.cpu_cost = CostModel()  # work -> CPU seconds of the training process
         self.default: TrialRecord | None = None
 
     # -- journal ---------------------------------------------------------------------------
@@ -529,6 +539,7 @@ class Study:
                 fidelity=fidelity.to_json(),
                 work=work,
                 predicted_seconds=_rounded(predicted),
+                predicted_cpu_seconds=_rounded(self.cpu_cost.predict(work)),
                 limit=limit,
             )
             return Candidate(suggestion, record=record)
@@ -546,6 +557,7 @@ class Study:
             fidelity=fidelity.to_json(),
             work=work,
             predicted_seconds=predicted,
+            predicted_cpu_seconds=self.cpu_cost.predict(work),
             limit=limit,
             index=self.index,
         )
@@ -570,7 +582,7 @@ class Study:
             seed=self.seed,
             budget=self.budget,
         )
-        self.cost.observe(default.work, default.train_seconds)
+        self._observe(default)
         self._tell_default(search, default)
         local = section.executor == "local"
         threads = self.threads if local else max(1, self.threads // section.workers)
@@ -644,7 +656,7 @@ class Study:
                 record = trials[told]
                 self._tell(search, asked[told], record)
                 if record.status != TrialStatus.SKIPPED:
-                    self.cost.observe(record.work, record.train_seconds)
+                    self._observe(record)
                 told += 1
                 self._progress_update(task_id, trials, default, skipped)
         finally:
@@ -669,6 +681,12 @@ class Study:
             notes=[*self.notes, *notes],
             time_mode=self.mode,
         )
+
+    def _observe(self, record: TrialRecord) -> None:
+        """Refit the cost models with a trained trial (or the default)."""
+        self.cost.observe(record.work, record.train_seconds)
+        if record.train_cpu_seconds is not None:
+            self.cpu_cost.observe(record.work, record.train_cpu_seconds)
 
     def _fill(self, record: TrialRecord, default: TrialRecord | None) -> None:
         """Objectives and their standard errors of a trial (or of the default)."""

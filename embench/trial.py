@@ -39,6 +39,7 @@ class TrialOutcome:
     status: TrialStatus = TrialStatus.OK
     error: str | None = None
     train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0  # CPU time of this process (all threads) while training
     eval_seconds: dict[str, float] = field(default_factory=dict)
     embedding: Embedding | None = None
     evaluation: Evaluation | None = None
@@ -140,6 +141,7 @@ def train_and_evaluate(
         configuration.params.model_dump(mode="json"),
     )
     start = time.perf_counter()
+    cpu_start = time.process_time()
 
     def over_budget() -> bool:
         return time_limit is not None and time.perf_counter() - start > time_limit
@@ -156,6 +158,7 @@ def train_and_evaluate(
         except BudgetExceeded as exc:
             outcome.status, outcome.error = TrialStatus.INFEASIBLE, f"over the time budget ({exc})"
         outcome.train_seconds = time.perf_counter() - start
+        outcome.train_cpu_seconds = time.process_time() - cpu_start
         outcome.embedding = embedding
         if outcome.status == TrialStatus.OK and over_budget():
             outcome.status = TrialStatus.INFEASIBLE

@@ -138,14 +138,29 @@ class Word2Vec(embench.Embedder):
         return embench.Embedding(song_index, model.wv.vectors)
 
 
+#: Constants of :func:`training_work`, fitted to gensim 4.4's CPU time on yes_big (40 random
+#: Table 3 configurations, 1 to 54 CPU seconds; docs/results.md): the per-token cost of reading
+#: and preparing the corpus, and the cost of drawing one negative sample, in vector elements.
+TOKEN_COST = 900.0
+NEGATIVE_COST = 180.0
+
+
 def training_work(params, stats) -> float:
-    """The work of one skip-gram training: per epoch, every (centre, context) pair of the
-    corpus (word2vec's reduced window: each centre's window drawn from ``1..window``, cut at the
-    sequence's ends; :meth:`embench.CorpusStats.context_pairs`) updates ``negative + 1`` output
-    vectors of ``vector_size`` numbers: ``epochs x pairs(window) x (negative + 1) x
-    vector_size``."""
+    """The work of one skip-gram training with negative sampling, in vector-element updates.
+
+    Per epoch, every token costs :data:`TOKEN_COST` (streaming, vocabulary lookup, the
+    reduced-window draw), and every (centre, context) pair of the corpus (word2vec's reduced
+    window: each centre's window drawn from ``1..window``, cut at the sequence's ends;
+    :meth:`embench.CorpusStats.context_pairs`) updates ``negative + 1`` output vectors of
+    ``vector_size`` numbers, each negative also costing :data:`NEGATIVE_COST` to draw::
+
+        epochs x (tokens x TOKEN_COST + pairs(window) x (negative + 1) x (vector_size + NEGATIVE_COST))
+    """
     pairs = stats.context_pairs(params.window)
-    return float(params.epochs * pairs * (params.negative + 1) * params.vector_size)
+    per_epoch = stats.tokens * TOKEN_COST + pairs * (params.negative + 1) * (
+        params.vector_size + NEGATIVE_COST
+    )
+    return float(params.epochs * per_epoch)
 
 
 class SequenceStream:

@@ -25,7 +25,7 @@ class CostlyOptions(embench.Options):
     cost: float = Field(1.0, gt=0, description="work per epoch and token, relative")
     x: float = Field(0.2, ge=0, le=1, description="quality knob: best at OPTIMUM")
     epochs: int = Field(4, ge=1)
-    delay: float = Field(0.0, ge=0, description="seconds of sleep per training")
+    delay: float = Field(0.0, ge=0, description="seconds of sleep per unit of cost and epoch")
 
 
 class CostlyEmbedder(embench.Embedder):
@@ -48,8 +48,11 @@ class CostlyEmbedder(embench.Embedder):
         if path:
             with open(path, "a") as handle:
                 handle.write(f"{params.cost} {params.x} {params.epochs} {len(corpus)}\n")
-        if params.delay:
-            time.sleep(params.delay)
+        jitter = os.environ.get("EMBENCH_TEST_JITTER")  # random extra seconds, up to this
+        if jitter:
+            time.sleep(float(np.random.default_rng().uniform(0, float(jitter))))
+        if params.delay:  # training time in proportion to the declared work
+            time.sleep(params.delay * params.cost * params.epochs * len(corpus) / 240)
         songs = np.unique(corpus.songs)
         score = 1 - (params.x - OPTIMUM) ** 2 - 1.0 / (len(corpus) * params.epochs)
         vectors = np.column_stack([np.full(len(songs), score), np.ones(len(songs))])
@@ -84,9 +87,11 @@ class RecordingSearch(embench.Search):
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.told: list[tuple[dict, list, bool]] = []
+        self.events = ""  # "a" per ask, "t" per tell, in order
         RecordingSearch.instances.append(self)
 
     def ask(self):
+        self.events += "a"
         out = {}
         for k, d in self.space.items():
             low, high = (np.log(d.low), np.log(d.high)) if d.log else (d.low, d.high)
@@ -95,6 +100,7 @@ class RecordingSearch(embench.Search):
         return out
 
     def tell(self, params, objectives, feasible):
+        self.events += "t"
         self.told.append((dict(params), list(objectives), feasible))
 
     def best(self):

@@ -154,15 +154,19 @@ def test_skips_are_bounded_and_end_the_study_with_a_message(tmp_path, plugin, fi
 
 def test_wall_mode_skips_what_the_cost_model_predicts_over_budget(tmp_path, plugin, fits):
     study = WORK_STUDY + 'time_mode = "wall"\n'
-    text = benchmark_text(study, "[study.params]\ndelay = 0.0\n")
+    text = benchmark_text(study, "[study.params]\ndelay = 0.005\n")  # seconds follow work
     result = run_study(tmp_path, text)
     assert result.time_mode == "wall"
+    statuses = {r.status for r in result.trials}
+    assert TrialStatus.SKIPPED in statuses and TrialStatus.OK in statuses
     for record in result.trials:  # the prediction made before each trial is what decided
+        assert record.limit == pytest.approx(1.25 * result.default.train_seconds)
         if record.status == TrialStatus.SKIPPED:
             assert record.predicted_seconds > record.limit
+            assert "predicted seconds" in record.error
         else:
-            assert record.predicted_seconds is not None
-            assert record.limit == pytest.approx(1.25 * result.default.train_seconds)
+            assert record.predicted_seconds <= record.limit * 1.001 + 1e-4
+            assert record.predicted_cpu_seconds is not None and record.train_cpu_seconds >= 0
     cost = result.summary().cost
     assert [row["number"] for row in cost["trials"]] == [
         r.number for r in result.trials if r.status != TrialStatus.SKIPPED
@@ -280,3 +284,69 @@ def test_history_shows_standard_errors_and_the_work_curve_counts_every_training(
     figure = plots.plot_work_curves({"search": study})
     assert plots.to_png(figure)[:4] == b"\x89PNG"
     assert plots.to_png(plots.plot_history(study, study.default))[:4] == b"\x89PNG"
+
+
+# -- the results table and the report say it plainly -------------------------------------------
+def test_table_and_report_say_when_a_search_found_nothing_better(tmp_path, plugin, capsys):
+    from embench.cli import main
+
+    nothing = benchmark_text(WORK_STUDY, f"[embedders.costly]\nx = {OPTIMUM}\n")
+    nothing += "[study.space]\nx = { low = 0.0, high = 0.3 }\n"
+    bench = tmp_path / "nothing.toml"
+    bench.write_text(nothing)
+    assert main(["run", str(bench), "--output", str(tmp_path / "run"), "--quiet"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "study search: no trial beat the default on validation" in printed
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "nothing better than the default: the result is the default" in report
+    assert "found nothing better than the default configuration" in report  # the note
+    assert "best objective against training work" in report  # the work curve is drawn
+    assert (tmp_path / "run" / "report-work-curves.png").exists()
+
+
+# -- the ask/tell schedule with parallel workers ------------------------------------------------
+def test_parallel_trials_follow_a_fixed_ask_tell_schedule(tmp_path, plugin, monkeypatch):
+    # random training times: trials finish out of order, yet ask n comes right after the tell
+    # of trial n - workers, and tells come in the order asked
+    monkeypatch.setenv("EMBENCH_TEST_JITTER", "0.05")
+    study = WORK_STUDY.replace("budget = 6", "budget = 8") + 'executor = "process"\nworkers = 3\n'
+    result = run_study(tmp_path, benchmark_text(study))
+    search = RecordingSearch.instances[-1]
+    asks = len(result.trials)
+    assert search.events == "t" + "aaa" + "ta" * (asks - 3) + "ttt"  # the default told first
+    assert [p for p, _, _ in search.told[1:]] == [r.suggested for r in result.trials]
+
+
+# -- work models: Word2Vec's, and what check_embedder checks ----------------------------------
+def test_word2vec_work_follows_its_formula_and_the_epochs():
+    from embench_plugins.word2vec import NEGATIVE_COST, TOKEN_COST, Word2Vec, Word2VecOptions
+
+    rng = np.random.default_rng(3)
+    lists = [list(rng.integers(0, 50, size=rng.integers(1, 30))) for _ in range(60)]
+    stats = compute_corpus_stats(Sequences.from_lists(lists))
+    params = Word2VecOptions(vector_size=64, window=7, negative=9, epochs=3)
+    per_epoch = stats.tokens * TOKEN_COST + stats.context_pairs(7) * 10 * (64 + NEGATIVE_COST)
+    assert Word2Vec().work(params, stats) == pytest.approx(3 * per_epoch)
+    base = Word2Vec().work(params, stats)
+    for knob in ("vector_size", "window", "negative"):  # each costs more when larger
+        larger = params.model_copy(update={knob: getattr(params, knob) * 2})
+        assert Word2Vec().work(larger, stats) > base
+    six = params.model_copy(update={"epochs": 6})
+    assert Word2Vec().work(six, stats) == pytest.approx(2 * base)
+
+
+def test_check_embedder_refuses_a_work_model_that_ignores_the_epochs():
+    import embench
+    from tests.search_fakes import CostlyEmbedder
+
+    assert embench.check_embedder(CostlyEmbedder, raise_on_error=False).ok
+
+    class Flat(CostlyEmbedder):
+        name = "flat"
+
+        def work(self, params, stats):
+            return params.cost * stats.tokens  # forgets the epochs
+
+    report = embench.check_embedder(Flat, raise_on_error=False)
+    assert not report.ok
+    assert any("in proportion to epochs" in str(problem) for problem in report.errors)

@@ -56,7 +56,13 @@ def run_run(args: argparse.Namespace) -> int:
         benchmark, output, console=console, threads=args.threads, fail_fast=args.fail_fast
     )
     summary = runner.run(budget=args.budget)
-    print_full(results_table(summary["configurations"], title=f"{summary['benchmark']}"))
+    print_full(
+        results_table(
+            summary["configurations"],
+            title=f"{summary['benchmark']}",
+            studies=summary.get("studies"),
+        )
+    )
     console.print(f"results written to {output}/")
     failed = [c["name"] for c in summary["configurations"] if c["status"] != "ok"]
     if failed:

@@ -105,11 +105,20 @@ def precision_notes(configurations: list[dict], keys: list[str]) -> list[str]:
     return notes
 
 
-def results_table(configurations: list[dict], title: str = "Results") -> Table:
+STUDY_OUTCOMES = {
+    "default": "no trial beat the default on validation: its result is the default",
+    "no_feasible_trial": "no feasible trial: its result is the default",
+}
+
+
+def results_table(
+    configurations: list[dict], title: str = "Results", studies: dict | None = None
+) -> Table:
     """One row per configuration; ``marks`` (per value key) are appended to the figures, a
     sampled figure shows the half-width of its 95% interval, an approximate one a leading
     \u2248 (the caption says how many queries each sampled figure scored, and the index's
-    recall)."""
+    recall). ``studies`` (``summary.json``'s): a study whose search found nothing better than
+    the default says so in the caption (its row is the default configuration retrained)."""
     keys: list[str] = []
     for row in configurations:
         for key in row.get("metrics", {}):
@@ -125,6 +134,10 @@ def results_table(configurations: list[dict], title: str = "Results") -> Table:
         caption += "; \u00b1: half-width of the 95% interval of a sampled figure\n" + "\n".join(
             notes
         )
+    for name, study in (studies or {}).items():
+        said = STUDY_OUTCOMES.get((study or {}).get("outcome") or "")
+        if said:
+            caption += f"\nstudy {name}: {said}"
     table = Table(title=title, caption=caption)
     table.add_column("configuration", style="bold", overflow="fold")
     table.add_column("embedder", overflow="fold")

@@ -231,18 +231,29 @@ def dataset_section(run: Run) -> str:
 
 def trial_table(study: StudyRecords) -> str:
     keys = [o["key"] for o in study.objectives]
-    header = ["trial", "status", *keys, "train s", "params", "error"]
+    header = ["trial", "status", *keys, *(f"{k} SE" for k in keys), "fidelity", "work"]
+    header += ["train s", "predicted s", "params", "error"]
+    default_work = (study.default or {}).get("work")
     rows, classes = [], []
     for record in study.trials:
         objectives = list(record.get("objectives") or [])
         objectives += [None] * (len(keys) - len(objectives))
+        errors = list(record.get("objective_se") or [])
+        errors += [None] * (len(keys) - len(errors))
         params = json.dumps(record.get("params") or {}, separators=(", ", "="))[1:-1]
+        fidelity = ", ".join(f"{k} {v:g}" for k, v in (record.get("fidelity") or {}).items())
+        work = record.get("work")
+        relative = work / default_work if work is not None and default_work else None
         rows.append(
             [
                 cell(record["number"], "num"),
                 cell(record.get("status", "?")),
                 *(number_cell(v) for v in objectives[: len(keys)]),
+                *(number_cell(v) for v in errors[: len(keys)]),
+                cell(fidelity or "full"),
+                number_cell(relative),
                 number_cell(record.get("train_seconds")),
+                number_cell(record.get("predicted_seconds")),
                 cell(params.replace('"', "")),
                 cell(record.get("error") or "", "error"),
             ]
@@ -261,15 +272,18 @@ def study_plots(run: Run, name: str, study: StudyRecords, chosen: list[int]) -> 
     from embench.report import plots
 
     out = []
-    counts = {s: sum(r.get("status") == s for r in study.trials) for s in ("ok", "infeasible")}
+    statuses = ("ok", "infeasible", "failed", "skipped")
+    counts = {s: sum(r.get("status") == s for r in study.trials) for s in statuses}
     figure = plots.plot_history(study, study.default)
     out.append(
         Plot(
             f"history-{safe_name(name)}",
             f"optimisation history of study {name}",
             f"Study {name}: the objective of each of its {len(study.trials)} trials "
-            f"({counts['ok']} ok, {counts['infeasible']} infeasible, the rest failed; those "
-            "are marked at the bottom) and the best feasible value so far.",
+            f"({', '.join(f'{counts[s]} {s}' for s in statuses)}; those without a value are "
+            "marked at the bottom) with +-1 standard error (from the per-query values: a gap "
+            "smaller than the bars is validation noise), reduced-fidelity trials hollow, and "
+            "the best full-training value so far, starting from the default configuration's.",
             plots.to_png(figure),
         )
     )
@@ -293,7 +307,8 @@ def studies_section(run: Run) -> tuple[str, list[Plot]]:
     if not studies:
         return "", []
     parts = ["<h2 id='studies'>Studies</h2>"]
-    header = ["study", "objectives", "trials", "ok", "infeasible", "failed", "optimisation s"]
+    header = ["study", "objectives", "trials", "ok", "infeasible", "failed", "skipped"]
+    header += ["optimisation s", "result"]
     scale_seconds = {
         f"{r.get('study')}@{float(r.get('rate', 0)):g}": r.get("optimisation_seconds")
         for r in run.summary.get("scale") or []
@@ -308,11 +323,21 @@ def studies_section(run: Run) -> tuple[str, list[Plot]]:
                 cell(name),
                 cell(objectives),
                 cell(len(study.trials), "num"),
-                *(cell(statuses.count(s), "num") for s in ("ok", "infeasible", "failed")),
+                *(
+                    cell(statuses.count(s), "num")
+                    for s in ("ok", "infeasible", "failed", "skipped")
+                ),
                 number_cell(summary.get("optimisation_seconds", scale_seconds.get(name))),
+                cell(OUTCOMES.get(summary.get("outcome") or "", "")),
             ]
         )
     parts.append(html_table(header, rows, id="studies-table"))
+    for name in studies:
+        for note in (summaries.get(name) or {}).get("notes") or []:
+            parts.append(f"<p class='meta'>study {escape(name)}: {escape(note)}</p>")
+    curves = work_curve_plot(studies)
+    if curves is not None:
+        parts.append(figure_html(curves))
     plots: list[Plot] = []
     for name, study in studies.items():
         chosen = [b.get("number") for b in (summaries.get(name) or {}).get("best") or []]
@@ -333,7 +358,45 @@ def studies_section(run: Run) -> tuple[str, list[Plot]]:
         parts += [figure_html(p) for p in made]
         parts.append(trial_table(study))
         plots += made
+    if curves is not None:
+        plots.append(curves)
     return "".join(parts), plots
+
+
+OUTCOMES = {
+    "improved": "better than the default",
+    "default": "nothing better than the default: the result is the default",
+    "no_feasible_trial": "no feasible trial: the result is the default",
+}
+
+
+def work_curve_plot(studies: dict[str, StudyRecords]) -> Plot | None:
+    """The best validation objective of every single-objective study against its cumulative
+    training work (journals with work units only), in default trainings on the full data."""
+    from embench.report import plots
+
+    chosen = {
+        name: study
+        for name, study in studies.items()
+        if not study.multi_objective and not plots.work_curve_data(study).empty
+    }
+    if not chosen:
+        return None
+    full = [s for s in chosen.values() if not s.header.get("subsample")]
+    work = (full[0].default or {}).get("work") if full else None
+    unit = float(work) if isinstance(work, int | float) and work > 0 else None
+    figure = plots.plot_work_curves(chosen, unit)
+    return Plot(
+        "work-curves",
+        "best objective against training work",
+        "The best validation objective found so far (the default configuration's first, then "
+        "full trainings only; band: +-1 standard error) against the training work spent, in "
+        "trainings of the default configuration on the full data: a multi-fidelity study pays "
+        "little for the configurations it drops. A [scale] study (dashed) is scored on "
+        "validation after training on its subsample only, so its values are not comparable "
+        "with a full training's; its best is retrained on the full data for the results table.",
+        plots.to_png(figure),
+    )
 
 
 def popularity_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
