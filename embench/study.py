@@ -30,6 +30,7 @@ but a study stops after :data:`~embench.cost.SKIP_FACTOR` x budget of them, sayi
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections import OrderedDict
@@ -343,6 +344,28 @@ def pareto_front(records: list[TrialRecord], plan: StudyPlan) -> list[TrialRecor
         return []
     mask = non_dominated([to_minimise(plan, r.objectives) for r in feasible])
     return [r for r, keep in zip(feasible, mask, strict=True) if keep]
+
+
+def takes_overrun(search: Any) -> bool:
+    """Whether ``search.tell`` accepts the optional ``overrun`` keyword."""
+    try:
+        return "overrun" in inspect.signature(search.tell).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def overrun(record: TrialRecord, mode: str) -> float | None:
+    """How far over its budget an infeasible trial was: its cost over its limit (work in work
+    units; in wall-clock mode predicted, or measured, seconds); None when unknown (a failure)."""
+    if record.limit is None or record.limit <= 0:
+        return None
+    if record.status == TrialStatus.SKIPPED:
+        cost = record.predicted_seconds if mode == "wall" else record.work
+    elif record.status == TrialStatus.INFEASIBLE:
+        cost = max(record.train_seconds, record.predicted_seconds or 0.0)
+    else:
+        return None
+    return float(cost / record.limit) if cost else None
 
 
 def as_suggestion(asked: Any) -> Suggestion:
@@ -743,6 +766,8 @@ class Study:
         self._tell(search, params, default)
 
     def _tell(self, search, asked: Any, record: TrialRecord) -> None:
+        """Tell ``record``'s outcome; an infeasible trial's ``overrun`` (its cost over its
+        budget) goes to searches whose ``tell`` takes it."""
         feasible = record.feasible
         values = (
             to_minimise(self.plan, record.objectives)
@@ -758,7 +783,10 @@ class Study:
                 told = Suggestion(dict(record.suggested or {}), recorded)
                 if isinstance(asked, dict) and recorded.full:
                     told = dict(record.suggested or {})
-        search.tell(told, values, feasible)
+        if not feasible and takes_overrun(search):
+            search.tell(told, values, feasible, overrun=overrun(record, self.mode))
+        else:
+            search.tell(told, values, feasible)
 
     def _best(self, trials: list[TrialRecord], default: TrialRecord) -> list[TrialRecord]:
         """The study's best: feasible full-fidelity trials and the default (which wins ties,

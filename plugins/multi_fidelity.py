@@ -151,7 +151,9 @@ class AshaSearch(embench.Search):
         params: Mapping[str, float] | Suggestion,
         objectives: Sequence[float],
         feasible: bool,
+        overrun: float | None = None,
     ) -> None:
+        """``overrun``: an infeasible trial's cost over its budget, passed on to the sampler."""
         values = check_objectives(objectives, 1)
         loss = float(values[0])
         ok = bool(feasible) and math.isfinite(loss)
@@ -162,7 +164,11 @@ class AshaSearch(embench.Search):
         if ok:
             self.rungs[rung].results.append((config, loss))
         if rung == 0:
-            self.sampler.tell(self.configs[config], [loss if ok else math.inf], ok)
+            told = [loss if ok else math.inf]
+            if isinstance(self.sampler, NevergradSearch):
+                self.sampler.tell(self.configs[config], told, ok, overrun=overrun)
+            else:
+                self.sampler.tell(self.configs[config], told, ok)
         if rung == len(self.rungs) - 1:
             self.archive.add(self.configs[config], values, feasible)
 

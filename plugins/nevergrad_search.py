@@ -13,8 +13,10 @@ casting over ``[low - 0.5, high + 0.5]`` (every integer equally likely, rounded 
 Infeasible or failed trials (``feasible=False`` or a non-finite objective) are told to nevergrad
 with a penalty loss so that it steers away: by default (``infeasible_penalty = None``) the worst
 feasible loss so far plus the spread of the feasible losses (at least 10% of the worst's
-magnitude, or 1 when that is 0). Until a first feasible result arrives, infeasible trials are held
-back and told with that penalty as soon as one does. ``best()`` returns the best *feasible* told
+magnitude, or 1 when that is 0), and one more spread per doubling of the budget when the harness
+says by how much the trial was over it (``overrun``: its cost over the budget), so that the
+Gaussian process sees the way back to affordable configurations. Until a first feasible result
+arrives, infeasible trials are held back and told with that penalty as soon as one does. ``best()`` returns the best *feasible* told
 params, exactly as told.
 """
 
@@ -162,7 +164,7 @@ class NevergradSearch(embench.Search):
         self.optimizer = build_optimizer(ng, options, self.parametrization, budget)
         self.archive = TrialArchive(1)
         self._pending: dict[tuple[float, ...], list[Any]] = {}  # asked, not yet told
-        self._deferred: list[Any] = []  # infeasible candidates waiting for a penalty
+        self._deferred: list[tuple[Any, float | None]] = []  # infeasible, waiting: overrun
         self._seen = np.empty((0, len(self.space)))  # unit-cube coordinates asked or told
         # The Gaussian process works on tiny matrices: BLAS threads only add overhead (3-4x
         # slower on a laptop), so ask/tell run single-threaded.
@@ -216,8 +218,14 @@ class NevergradSearch(embench.Search):
         return params
 
     def tell(
-        self, params: Mapping[str, float], objectives: Sequence[float], feasible: bool
+        self,
+        params: Mapping[str, float],
+        objectives: Sequence[float],
+        feasible: bool,
+        overrun: float | None = None,
     ) -> None:
+        """``overrun`` (optional): an infeasible trial's cost over its budget (e.g. 3.0: three
+        times the budget), which makes its penalty grow with the overrun."""
         checked = check_params(self.space, params)
         values = check_objectives(objectives, 1)
         ok = self.archive.add(checked, values, feasible)
@@ -233,26 +241,27 @@ class NevergradSearch(embench.Search):
             if ok:
                 self._tell(candidate, float(values[0]))
                 deferred, self._deferred = self._deferred, []
-                for held in deferred:
-                    self._tell(held, self._penalty())
+                for held, held_overrun in deferred:
+                    self._tell(held, self._penalty(held_overrun))
             elif self.options.infeasible_penalty is not None:
                 self._tell(candidate, float(self.options.infeasible_penalty))
             elif len(self.archive.feasible_losses()):
-                self._tell(candidate, self._penalty())
+                self._tell(candidate, self._penalty(overrun))
             else:
-                self._deferred.append(candidate)
+                self._deferred.append((candidate, overrun))
 
     def best(self) -> list[Params]:
         return self.archive.best()
 
     # -- helpers -----------------------------------------------------------------------------
-    def _penalty(self) -> float:
+    def _penalty(self, overrun: float | None = None) -> float:
         if self.options.infeasible_penalty is not None:
             return float(self.options.infeasible_penalty)
         losses = self.archive.feasible_losses()
         worst, best = float(losses.max()), float(losses.min())
         margin = max(worst - best, 0.1 * abs(worst)) or 1.0
-        return worst + margin
+        doublings = math.log2(overrun) if overrun is not None and overrun > 1 else 0.0
+        return worst + margin * (1.0 + min(doublings, 20.0))
 
     def _tell(self, candidate, loss: float) -> None:
         try:

@@ -4,8 +4,9 @@ The search runs in an internal box: log dimensions in natural-log space, integer
 ``[low - 0.5, high + 0.5]`` with a repair that rounds (and clamps) every individual onto an
 integer, so what NSGA-II breeds is exactly what the harness trains. The problem has one
 inequality constraint, the time budget: a feasible trial has ``G = 0``, an infeasible or failed
-one (``feasible=False`` or a non-finite objective) ``G = 1``, so constrained dominance ranks it
-after every feasible trial whatever its objectives.
+one (``feasible=False`` or a non-finite objective) ``G = 1``, or ``1 + log2(overrun)`` when the
+harness says how far over its budget it was, so constrained dominance ranks it after every
+feasible trial whatever its objectives, and the further over budget, the lower.
 
 ``ask()`` hands out the individuals of the current batch one at a time (a batch is the initial
 random population, then ``pop_size`` offspring of the current population; when it runs out
@@ -133,13 +134,20 @@ class Nsga2Search(embench.Search):
         return self.box.to_params(self._batch.pop(0))
 
     def tell(
-        self, params: Mapping[str, float], objectives: Sequence[float], feasible: bool
+        self,
+        params: Mapping[str, float],
+        objectives: Sequence[float],
+        feasible: bool,
+        overrun: float | None = None,
     ) -> None:
+        """``overrun`` (optional): an infeasible trial's cost over its budget; its constraint
+        violation is then ``1 + log2(overrun)`` instead of 1 (the further over, the worse)."""
         checked = check_params(self.box.space, params)
         values = check_objectives(objectives, self.archive.n_objectives)
         ok = self.archive.add(checked, values, feasible)
         F = np.where(np.isfinite(values), values, WORST) if not ok else values
-        self._told.append((self.box.to_internal(checked), F, 0.0 if ok else 1.0))
+        violation = 1.0 + (math.log2(overrun) if overrun is not None and overrun > 1 else 0.0)
+        self._told.append((self.box.to_internal(checked), F, 0.0 if ok else violation))
         if len(self._told) >= self.options.pop_size:
             self._advance()
 

@@ -88,6 +88,7 @@ class RecordingSearch(embench.Search):
         self.rng = np.random.default_rng(seed)
         self.told: list[tuple[dict, list, bool]] = []
         self.events = ""  # "a" per ask, "t" per tell, in order
+        self.overruns: list[float | None] = []  # told with each tell
         RecordingSearch.instances.append(self)
 
     def ask(self):
@@ -99,9 +100,10 @@ class RecordingSearch(embench.Search):
             out[k] = cast(d, np.exp(value) if d.log else value)
         return out
 
-    def tell(self, params, objectives, feasible):
+    def tell(self, params, objectives, feasible, overrun=None):
         self.events += "t"
         self.told.append((dict(params), list(objectives), feasible))
+        self.overruns.append(overrun)
 
     def best(self):
         return []

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+import embench
 from embench.benchmark import load_benchmark
 from embench.cost import CostModel, compute_corpus_stats, relative_errors
 from embench.data.dataset import Sequences
@@ -164,6 +165,10 @@ def test_wall_mode_skips_what_the_cost_model_predicts_over_budget(tmp_path, plug
         if record.status == TrialStatus.SKIPPED:
             assert record.predicted_seconds > record.limit
             assert "predicted seconds" in record.error
+    told = RecordingSearch.instances[-1].overruns[1:]
+    for record, overrun in zip(result.trials, told, strict=True):  # in seconds, not work
+        if record.status == TrialStatus.SKIPPED:
+            assert overrun == pytest.approx(record.predicted_seconds / record.limit)
         else:
             assert record.predicted_seconds <= record.limit * 1.001 + 1e-4
             assert record.predicted_cpu_seconds is not None and record.train_cpu_seconds >= 0
@@ -336,7 +341,6 @@ def test_word2vec_work_follows_its_formula_and_the_epochs():
 
 
 def test_check_embedder_refuses_a_work_model_that_ignores_the_epochs():
-    import embench
     from tests.search_fakes import CostlyEmbedder
 
     assert embench.check_embedder(CostlyEmbedder, raise_on_error=False).ok
@@ -350,3 +354,26 @@ def test_check_embedder_refuses_a_work_model_that_ignores_the_epochs():
     report = embench.check_embedder(Flat, raise_on_error=False)
     assert not report.ok
     assert any("in proportion to epochs" in str(problem) for problem in report.errors)
+
+
+def test_searches_learn_how_far_over_budget_a_skipped_candidate_was(tmp_path, plugin):
+    from embench_plugins.nevergrad_search import NevergradOptions, NevergradSearch
+    from embench_plugins.pymoo_search import Nsga2Options, Nsga2Search
+
+    result = run_study(tmp_path, benchmark_text(WORK_STUDY))
+    search = RecordingSearch.instances[-1]
+    for record, overrun in zip(result.trials, search.overruns[1:], strict=True):
+        if record.status == TrialStatus.SKIPPED:  # the cost over the budget: cost / 1.25
+            assert overrun == pytest.approx(record.params["cost"] / 1.25)
+        else:
+            assert overrun is None
+    # nevergrad: one more spread of penalty per doubling; NSGA-II: a larger violation
+    space = {"x": embench.Dimension(0.0, 1.0)}
+    bo = NevergradSearch(space, NevergradOptions(), seed=0, budget=10)
+    bo.tell({"x": 0.1}, [1.0], True)
+    bo.tell({"x": 0.2}, [3.0], True)
+    assert bo._penalty() == 5.0 and bo._penalty(4.0) == 9.0 and bo._penalty(0.5) == 5.0
+    nsga = Nsga2Search(space, 1, Nsga2Options(pop_size=4), seed=0)
+    nsga.tell({"x": 0.3}, [math.inf], False, overrun=8.0)
+    nsga.tell({"x": 0.4}, [math.inf], False)
+    assert [g for _, _, g in nsga._told] == [4.0, 1.0]
