@@ -20,9 +20,6 @@ A run happens in two steps, so that a folder with ``summary.json`` is always one
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,9 +36,19 @@ from embench.data.dataset import Dataset
 from embench.data.split import Split, make_split
 from embench.data.stats import dataset_stats
 from embench.errors import ConfigError, DataError
-from embench.io import read_json, to_jsonable, write_json, write_parquet
+from embench.io import to_jsonable, write_json, write_parquet
 from embench.journal import FILENAME as JOURNAL
-from embench.lock import LOCK_FILE, OutputLock, holder_info
+from embench.lock import LOCK_FILE, OutputLock
+from embench.output import (
+    CONFIG,
+    EMBEDDING_FILES,
+    RUNNING,
+    check_output,
+    check_previous_run,
+    mark_finished,
+    mark_in_progress,
+    remove_stale_embeddings,
+)
 from embench.provenance import machine, versions
 from embench.report.explorer import Settings, check_settings, write_explorer_after_run
 from embench.report.html import REPORT, write_report_after_run
@@ -49,12 +56,6 @@ from embench.report.marks import compute_marks, default_name
 from embench.study import Study, StudyResult
 from embench.summary import SUMMARY, ConfigurationResult, RunSummary, ScaleResult, StudySummary
 from embench.trial import TrialOutcome, export_embedding, train_and_evaluate
-
-RUNNING = "running.json"
-"""The in-progress marker: present from before a run rewrites anything until its
-``summary.json`` is written; it records the run's fingerprint and who runs it."""
-CONFIG = "config.json"
-EMBEDDING_FILES = ("vectors.npy", "songs.parquet")
 
 
 @dataclass
@@ -271,54 +272,13 @@ class Runner:
         return jobs
 
     def check_previous_run(self) -> None:
-        """The folder's earlier run, finished (``summary.json``) or interrupted (the
-        in-progress marker), has this run's fingerprint; else a FingerprintError."""
+        """The folder's earlier run has this run's fingerprint (see :func:`check_previous_run`)."""
         assert self.fingerprint is not None
-        for name, what in ((SUMMARY, "the results"), (RUNNING, "an interrupted run's marker")):
-            path = self.output / name
-            if not path.exists():
-                continue
-            try:
-                recorded = read_json(path, what)
-            except DataError as exc:
-                raise DataError(
-                    f"{exc}. It is needed to tell whether this benchmark is the one that wrote "
-                    f"the folder: delete it to rerun into the folder (the studies' journals "
-                    "still refuse other settings), or give another --output"
-                ) from None
-            found = recorded.get("fingerprint") if isinstance(recorded, dict) else None
-            fresh = f"use another --output directory, or delete {self.output}"
-            if not isinstance(found, dict):
-                raise fingerprint.FingerprintError(
-                    f"{path}: records no run fingerprint (written by an older embench, or not "
-                    "by embench): cannot tell whether this benchmark and data are the ones "
-                    f"that wrote it, so they are not mixed; to start afresh, {fresh}"
-                )
-            changed = fingerprint.changes(found, self.fingerprint)
-            if changed:
-                keys = fingerprint.differing(found, self.fingerprint)
-                raise fingerprint.refusal(
-                    "the run in this folder was started with a different "
-                    + fingerprint.topics(keys),
-                    str(path),
-                    changed,
-                    fresh,
-                )
-            return  # summary.json checked: a marker beside it is from the same run
+        check_previous_run(self.output, self.fingerprint)
 
     def mark_in_progress(self) -> None:
         """Before anything is rewritten: the marker in, the old ``summary.json`` out."""
-        write_json(
-            self.output / RUNNING,
-            {
-                "running": "this run has not finished; run the same command to resume it",
-                **holder_info(),
-                "fingerprint": self.fingerprint,
-            },
-        )
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.output / SUMMARY)
-        fsync_directory(self.output)
+        mark_in_progress(self.output, self.fingerprint)
 
     # -- the run ---------------------------------------------------------------------------
     def execute(self, budget: int | None, started: datetime) -> dict[str, Any]:
@@ -351,8 +311,7 @@ class Runner:
         # report.html + PNG plots, from the summary in memory: summary.json is not there yet
         write_report_after_run(self.output, self.console, summary=summary)
         summary.to_disk(self.output / SUMMARY)  # last: the folder is one finished run again
-        os.unlink(self.output / RUNNING)
-        fsync_directory(self.output)
+        mark_finished(self.output)
         self.summary = summary
         return summary.to_json()
 
@@ -497,66 +456,3 @@ class Runner:
             fingerprint=self.fingerprint,
         )
         return summary
-
-
-def remove_stale_embeddings(folder: Path, names: set[str]) -> None:
-    """Remove ``embeddings/NAME`` folders of configurations this run no longer has (a study's
-    Pareto front that shrank): the folder holds this run's embeddings only."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.name not in names and path.is_dir() and (path / "vectors.npy").exists():
-            shutil.rmtree(path)
-
-
-def fsync_directory(path: Path) -> None:
-    """Make renames and removals in ``path`` durable (where the platform allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def check_output(output: Path, layout: tuple[list[str], list[str]]) -> None:
-    """The output directory can be written as ``layout`` (folders, files) says, checked
-    before anything is written: a file where a folder must go (the output itself, a folder
-    above it or inside it), a folder where a file must go, or a folder this process cannot
-    write is a ConfigError naming the path."""
-    output = Path(output)
-    folders, files = layout
-    existing = output
-    while not existing.exists():  # the nearest existing folder above it must be writable
-        if existing == existing.parent:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        kind = "the output directory" if existing == output else f"a folder of {output}"
-        raise ConfigError(
-            f"{existing} is a file, not a folder, but it is {kind}; give another --output"
-        )
-    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{existing}: no permission to write in this folder (read-only?); give a writable --output"
-        )
-    if existing != output:
-        return
-    for name in folders:
-        path = output / name
-        if path.exists() and not path.is_dir():
-            raise ConfigError(
-                f"{path} is a file where embench must write a folder; move it away or give "
-                "another --output"
-            )
-        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
-            raise ConfigError(f"{path}: no permission to write in this folder")
-    for name in files:
-        path = output / name
-        if path.is_dir():
-            raise ConfigError(
-                f"{path} is a folder where embench must write a file; move it away or give "
-                "another --output"
-            )
-        if name.endswith(JOURNAL) and path.exists() and not os.access(path, os.W_OK):
-            raise ConfigError(f"{path}: no permission to append to this journal")

@@ -8,7 +8,7 @@ import signal
 import embench.runner
 from embench.cli import main
 from embench.lock import LOCK_FILE
-from embench.runner import RUNNING
+from embench.output import RUNNING
 from embench.summary import RunSummary
 from tests.helpers import STUDY_BENCHMARK, write_benchmark
 from tests.run_safety import lines, start_run, wait_for

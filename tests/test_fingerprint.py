@@ -9,7 +9,7 @@ import pytest
 
 from embench.cli import main
 from embench.fingerprint import changes, dataset_digest
-from embench.runner import RUNNING
+from embench.output import RUNNING
 from tests.helpers import STUDY_BENCHMARK, write_benchmark
 from tests.run_safety import snapshot
 

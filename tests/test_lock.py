@@ -10,7 +10,7 @@ import pytest
 
 from embench.cli import main
 from embench.lock import LOCK_FILE, LockedError, OutputLock
-from embench.runner import RUNNING
+from embench.output import RUNNING
 from tests.helpers import STUDY_BENCHMARK, write_benchmark
 from tests.run_safety import lines, snapshot, start_run, wait_for
 
