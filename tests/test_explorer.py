@@ -474,3 +474,34 @@ def test_top_neighbours_name_songs_not_embedding_rows():
     assert found.tolist() == [[2, 0, 7], [-1, -1, -1], [2, 5, 7]]
     np.testing.assert_allclose(cosine[0], [0.9 / np.hypot(0.9, 0.1), np.sqrt(0.5), 0.0], atol=1e-6)
     assert np.isnan(cosine[1]).all()
+
+
+def test_songs_without_artist_or_genre_are_never_the_same(tmp_path):
+    """Real catalogues miss labels (yes_big: a quarter of its songs have no genre)."""
+    dataset = make_tiny_dataset(40, 120, seed=1)
+    dataset.songs.loc[dataset.songs.index % 3 == 0, "genre"] = None
+    dataset.songs.loc[dataset.songs.index % 4 == 0, "artist"] = None
+    songs = dataset.songs
+    # song 0 and 36 are both by artist0 of genre0, but song 0 has neither label now
+    first, second = np.array([0, 0, 3, 1, 8, 1, 0]), np.array([3, 6, 6, 4, 20, 37, 36])
+    flags = explorer.core_flags(songs, first, second, None)
+    assert flags["same_genre"].tolist() == [False, False, False, True, True, True, False]
+    assert flags["same_artist"].tolist() == [False] * 5 + [True, False]
+    split = make_split(dataset, FRACTIONS, seed=1)
+    played = np.unique(split.train.songs)
+    vectors = np.random.default_rng(0).normal(size=(len(played), 4))
+    settings = explorer.Settings(sample=12, k=4, map_songs=20)
+    embeddings = {"a": Embedding(played, vectors)}
+    explorer.export_explorer(
+        tmp_path, embeddings, dataset, split, metrics=[], settings=settings, seed=1, part="test"
+    )
+    found = explorer.load_explorer(tmp_path)
+    genre = songs.set_index("song_id")["genre"]
+    table = found.neighbours
+    expected = [
+        pd.notna(genre[a]) and pd.notna(genre[b]) and genre[a] == genre[b]
+        for a, b in zip(table.song_id, table.neighbour_id, strict=True)
+    ]
+    assert table["same_genre"].tolist() == expected and any(expected)
+    page = explorer.page_data(found)
+    assert None in [s[3] for s in page["songs"]]  # a song without a genre is shown as such

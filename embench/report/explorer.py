@@ -311,13 +311,14 @@ def next_song_keys(split: Any, part: str, n_songs: int) -> np.ndarray:
 def core_flags(
     songs: pd.DataFrame, first: np.ndarray, second: np.ndarray, next_keys: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """The core's flags of the pairs ``(first[i], second[i])`` (dataset song indices)."""
+    """The core's flags of the pairs ``(first[i], second[i])`` (dataset song indices); a
+    missing artist or genre is never the same as another."""
     out = {}
     for key, column in (("same_artist", "artist"), ("same_genre", "genre")):
-        values = songs[column].astype("string")
-        a, b = values.iloc[first].to_numpy(dtype=object), values.iloc[second].to_numpy(dtype=object)
-        known = values.notna().to_numpy()
-        out[key] = known[first] & known[second] & (a == b)
+        values = songs[column].astype("string").reset_index(drop=True)
+        a = values.iloc[first].reset_index(drop=True)
+        b = values.iloc[second].reset_index(drop=True)
+        out[key] = (a == b).fillna(False).to_numpy(dtype=bool)  # NA == anything: NA -> False
     if next_keys is not None:
         keys = first * len(songs) + second
         out["next_song"] = np.isin(keys, next_keys)
