@@ -39,6 +39,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "`[study.scalarised]`": config.ScalarisedObjective,
     "`[study.space.NAME]`": config.SpaceOverride,
     "`[scale]`": config.ScaleSection,
+    "`[report]`": config.ReportSection,
     "`[thresholds.KEY]`": Threshold,  # BenchmarkConfig.thresholds holds these, by value key
 }
 # sections whose keys are a plugin's options, documented with the plugin

@@ -38,6 +38,7 @@ POPULARITY_TABLE = "popularity.hitrate_by_popularity"
 PLAY_METRIC = "play_prediction"
 BUCKET_KEY = re.compile(r"_b\d+$")  # per-bucket values: shown in the popularity figure instead
 EXPLORER_PANELS = 3  # configurations side by side in the explorer (each column has a picker)
+EXPLORER_COLUMNS = ("rank", "title", "artist", "genre", "cosine", "plays", "flags")
 KNOWN_FLAGS = ("same_artist", "same_genre", "next_song", "hard_negative")  # with a colour
 
 STYLE = """
@@ -517,10 +518,19 @@ EXPLORER_STYLE = """
 #explorer-suggestions li { padding: 0.2em 0.5em; cursor: pointer; }
 #explorer-suggestions li:hover, #explorer-suggestions li.active { background: #e8f0fe; }
 #explorer-seed { margin: 0.6em 0; font-weight: 600; }
-#explorer-panels { display: flex; gap: 1em; align-items: flex-start; overflow-x: auto; }
-.explorer-panel { flex: 1 1 0; min-width: 22em; }
-.explorer-panel table { width: 100%; }
-.explorer-panel td { vertical-align: top; }
+.explorer-wide { width: min(96vw, 1800px); position: relative; left: 50%;
+    transform: translateX(-50%); }
+#explorer-panels { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.explorer-panel { flex: 1 1 34em; min-width: 0; }
+.explorer-panel table { width: 100%; table-layout: fixed; font-size: 0.85em; }
+.explorer-panel td, .explorer-panel th { white-space: nowrap; overflow: hidden;
+    text-overflow: ellipsis; }
+.explorer-panel td.flags { white-space: normal; }
+.explorer-panel td.num { padding-left: 0.3em; }
+.explorer-panel col.c-rank { width: 2.6em; } .explorer-panel col.c-title { width: 30%; }
+.explorer-panel col.c-artist { width: 21%; } .explorer-panel col.c-genre { width: 12%; }
+.explorer-panel col.c-cosine { width: 5.2em; } .explorer-panel col.c-plays { width: 5.2em; }
+.explorer-panel col.c-flags { width: 20%; }
 .flag { display: inline-block; border-radius: 3px; padding: 0 0.3em; margin: 0 0.1em;
     font-size: 0.8em; color: #fff; white-space: nowrap; }
 .flag-same_artist { background: #6a3d9a; } .flag-same_genre { background: #1f78b4; }
@@ -621,9 +631,9 @@ EXPLORER_SCRIPT = r"""
       const s = S[row[0]];
       const tr = el("tr", {"data-song": s[0], "data-rank": String(r + 1)});
       tr.appendChild(el("td", {"class": "num"}, r + 1));
-      tr.appendChild(el("td", {}, s[1] || ""));
-      tr.appendChild(el("td", {}, s[2] || ""));
-      tr.appendChild(el("td", {}, s[3] || ""));
+      for (const text of [s[1] || "", s[2] || "", s[3] || ""]) {
+        tr.appendChild(el("td", {"title": text}, text));  // the full text when cut short
+      }
       tr.appendChild(el("td", {"class": "num"}, row[1].toFixed(3)));
       tr.appendChild(el("td", {"class": "num"}, s[4].toLocaleString("en")));
       const flags = el("td", {"class": "flags"});
@@ -768,7 +778,9 @@ def explorer_section(run: Run) -> str:
             f"<div class='explorer-panel' data-panel='{i}'><label>configuration "
             f"<select class='panel-configuration' aria-label='configuration {i + 1}'>{options}"
             "</select></label><p class='meta explorer-note'></p><table class='neighbours'>"
-            "<thead><tr><th>#</th><th>title</th><th>artist</th><th>genre</th><th>cosine</th>"
+            + "<colgroup>"
+            + "".join(f"<col class='c-{c}'>" for c in EXPLORER_COLUMNS)
+            + "</colgroup><thead><tr><th>#</th><th>title</th><th>artist</th><th>genre</th><th>cosine</th>"
             "<th>plays</th><th>flags</th></tr></thead><tbody></tbody></table></div>"
         )
     explorer_html = (
@@ -782,7 +794,7 @@ def explorer_section(run: Run) -> str:
         "placeholder='type a title, artist or song id' aria-autocomplete='list'></label>"
         "<ul id='explorer-suggestions' role='listbox'></ul>"
         "<div id='explorer-seed'></div>"
-        f"<div id='explorer-panels'>{''.join(panels)}</div>"
+        f"<div id='explorer-panels' class='explorer-wide'>{''.join(panels)}</div>"
     )
     map_html = ""
     if any(page["map"].values()):
