@@ -647,7 +647,7 @@ def page_data(explorer: Explorer, order: list[str] | None = None) -> dict[str, A
         ):
             if song in seed_slot:
                 lists[seed_slot[song]].append(
-                    [position[neighbour], round(cosine, 4), int(flag_bits)]
+                    [position[neighbour], round(cosine, 3), int(flag_bits)]  # as shown
                 )
         neighbours[name] = lists
     genres = (
