@@ -23,8 +23,8 @@ import numpy as np
 from embench.data.split import make_split
 from embench.data.synthetic import generate
 from embench.embedding import Embedding
-from embench.report import explorer
-from embench.report.html import explorer_section
+from embench.report import explorer, explorer_data
+from embench.report.explorer_section import explorer_section
 from embench.report.load import Run
 from embench_plugins.hardneg import HardNeg, HardNegOptions
 
@@ -67,7 +67,7 @@ def main() -> None:
             threads=args.threads,
         )
         seconds = time.perf_counter() - start
-        files = {p.name: p.stat().st_size for p in (run_dir / explorer.EXPLORER).iterdir()}
+        files = {p.name: p.stat().st_size for p in (run_dir / explorer_data.EXPLORER).iterdir()}
         run = Run(
             path=run_dir,
             summary={"configurations": [{"name": n} for n in embeddings], "compared_with": "c0"},
@@ -76,7 +76,7 @@ def main() -> None:
         start = time.perf_counter()
         section = explorer_section(run)
         page_seconds = time.perf_counter() - start
-        data = explorer.page_data(explorer.load_explorer(run_dir))
+        data = explorer_data.page_data(explorer_data.load_explorer(run_dir))
     print(
         f"export: {seconds:.1f} s for {args.configurations} configurations ({args.map} map); "
         "explorer/ on disk: "

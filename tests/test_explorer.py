@@ -20,7 +20,7 @@ from embench.data.tiny import make_tiny_dataset
 from embench.embedding import Embedding
 from embench.errors import PluginError
 from embench.plugins import temporary_plugin
-from embench.report import explorer
+from embench.report import explorer, explorer_data, explorer_flags, explorer_songs
 from embench.report.html import REPORT
 from embench.report.load import load_run
 from embench_plugins.hardneg import HardNegOptions, hard_negatives_of
@@ -106,7 +106,7 @@ def brute_force_top_k(run_dir, name, song_id, k):
 
 
 def test_the_run_exports_each_songs_exact_neighbours(run_dir):
-    found = explorer.load_explorer(run_dir)
+    found = explorer_data.load_explorer(run_dir)
     meta = json.loads((run_dir / "explorer" / "explorer.json").read_text())
     assert meta["k"] == 6 and meta["configurations"] == ["default", "wide"]
     assert len(found.seeds) == 24
@@ -123,7 +123,7 @@ def test_the_run_exports_each_songs_exact_neighbours(run_dir):
 def test_flags_follow_the_data(run_dir, data):
     dataset, split = data
     songs = dataset.songs.set_index("song_id")
-    table = explorer.load_explorer(run_dir).neighbours
+    table = explorer_data.load_explorer(run_dir).neighbours
     assert {"same_artist", "same_genre", "next_song", "hard_negative"} <= set(table)
     index = {s: i for i, s in enumerate(dataset.songs["song_id"])}
     q, t = split.test.consecutive_pairs()
@@ -147,7 +147,7 @@ def test_flags_follow_the_data(run_dir, data):
 
 def test_the_default_sample_spans_genres_popular_and_long_tail(run_dir, data):
     dataset, split = data
-    found = explorer.load_explorer(run_dir)
+    found = explorer_data.load_explorer(run_dir)
     plays = split.train.counts(dataset.n_songs)
     chosen = {s["song_id"]: s["chosen"] for s in found.meta["songs"]}
     index = {s: i for i, s in enumerate(dataset.songs["song_id"])}
@@ -166,14 +166,16 @@ def test_the_default_sample_spans_genres_popular_and_long_tail(run_dir, data):
             if chosen[s] == "popular":
                 assert plays[index[s]] >= cut
     # seeded: the same call gives the same songs, another seed others
-    again, _ = explorer.stratified_sample(dataset.songs["genre"].to_numpy(), plays, 24, SEED)
+    again, _ = explorer_songs.stratified_sample(dataset.songs["genre"].to_numpy(), plays, 24, SEED)
     assert sorted(again.tolist()) == sorted(seeds)
-    other, _ = explorer.stratified_sample(dataset.songs["genre"].to_numpy(), plays, 24, SEED + 1)
+    other, _ = explorer_songs.stratified_sample(
+        dataset.songs["genre"].to_numpy(), plays, 24, SEED + 1
+    )
     assert sorted(other.tolist()) != sorted(seeds)
 
 
 def test_the_map_projects_each_configurations_vectors(run_dir):
-    found = explorer.load_explorer(run_dir)
+    found = explorer_data.load_explorer(run_dir)
     points = found.map
     for name in ("default", "wide"):
         mine = points[points.configuration == name]
@@ -197,7 +199,7 @@ def test_listed_songs_replace_the_sample(tmp_path, test_plugin):
     text = EXPLORER_BENCHMARK.replace("sample = 24", 'songs = ["s7", "s3", "s7"]')
     bench = write_benchmark(tmp_path, text)
     assert main(["run", str(bench), "--output", str(tmp_path / "out"), "--quiet"]) == 0
-    found = explorer.load_explorer(tmp_path / "out")
+    found = explorer_data.load_explorer(tmp_path / "out")
     assert found.seeds == ["s7", "s3"] and found.meta["listed"] is True
     assert [s["chosen"] for s in found.meta["songs"]] == ["listed", "listed"]
 
@@ -213,8 +215,8 @@ def test_an_unknown_listed_song_fails_before_training(tmp_path, test_plugin, cap
 
 
 def test_page_data_points_at_the_exported_rows(run_dir):
-    found = explorer.load_explorer(run_dir)
-    page = explorer.page_data(found, ["wide", "default"])
+    found = explorer_data.load_explorer(run_dir)
+    page = explorer_data.page_data(found, ["wide", "default"])
     assert page["configurations"] == ["wide", "default"]
     songs = page["songs"]
     assert [songs[p][0] for p in page["seeds"]] == found.seeds
@@ -246,10 +248,10 @@ def test_the_page_embeds_the_explorer_without_breaking_out_of_its_script(tmp_pat
         seed=1,
         part="test",
     )
-    found = explorer.load_explorer(tmp_path)
-    from embench.report.html import _json_for_script
+    found = explorer_data.load_explorer(tmp_path)
+    from embench.report.explorer_section import json_for_script
 
-    text = _json_for_script(explorer.page_data(found))
+    text = json_for_script(explorer_data.page_data(found))
     assert "</" not in text and "<!--" not in text
     assert json.loads(text)["songs"][0][1] == "</script><script>alert(1)</script><!--"
 
@@ -281,7 +283,7 @@ def cli_json(capsys, *args):
 
 
 def test_neighbours_prints_the_explorers_rows(run_dir, capsys):
-    found = explorer.load_explorer(run_dir)
+    found = explorer_data.load_explorer(run_dir)
     table = found.neighbours
     keys = [f["key"] for f in found.flags]
     for song in found.seeds[:5]:
@@ -297,7 +299,7 @@ def test_neighbours_prints_the_explorers_rows(run_dir, capsys):
 
 
 def test_neighbours_of_any_song_from_the_vectors(run_dir, capsys):
-    found = explorer.load_explorer(run_dir)
+    found = explorer_data.load_explorer(run_dir)
     other = next(f"s{i}" for i in range(SONGS) if f"s{i}" not in found.seeds)
     (table,) = cli_json(capsys, run_dir, other, "--configuration", "wide", "--k", 9)
     expected, cosine = brute_force_top_k(run_dir, "wide", other, 9)
@@ -316,7 +318,7 @@ def test_neighbours_by_title_and_a_table_for_people(run_dir, capsys):
 
 
 def test_neighbours_beyond_the_exported_k_mark_unknown_flags(run_dir, capsys):
-    song = explorer.load_explorer(run_dir).seeds[0]
+    song = explorer_data.load_explorer(run_dir).seeds[0]
     (table,) = cli_json(capsys, run_dir, song, "-c", "default", "--k", 8)
     unknown = [r["flags"]["next_song"] is None for r in table["neighbours"]]
     assert unknown == [False] * 6 + [True] * 2  # the export holds the top 6
@@ -397,7 +399,7 @@ def small_export(tmp_path, metrics):
 
 def test_a_metric_adds_its_flag_to_the_export(tmp_path):
     small_export(tmp_path, [("odd", OddPair(), None)])
-    found = explorer.load_explorer(tmp_path)
+    found = explorer_data.load_explorer(tmp_path)
     assert found.flags[-1] == {
         "key": "both_odd",
         "label": "both odd",
@@ -470,7 +472,7 @@ def test_top_neighbours_name_songs_not_embedding_rows():
     """Rows of an embedding need not be in song order, and a song may have no vector."""
     song_index = np.array([5, 2, 7, 0, 3])  # row i holds song song_index[i]; songs 1, 4, 6 none
     vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.7, 0.7], [-1.0, 0.0]])
-    found, cosine = explorer.top_neighbours(vectors, song_index, np.array([5, 4, 0]), 8, 3)
+    found, cosine = explorer_flags.top_neighbours(vectors, song_index, np.array([5, 4, 0]), 8, 3)
     assert found.tolist() == [[2, 0, 7], [-1, -1, -1], [2, 5, 7]]
     np.testing.assert_allclose(cosine[0], [0.9 / np.hypot(0.9, 0.1), np.sqrt(0.5), 0.0], atol=1e-6)
     assert np.isnan(cosine[1]).all()
@@ -484,7 +486,7 @@ def test_songs_without_artist_or_genre_are_never_the_same(tmp_path):
     songs = dataset.songs
     # song 0 and 36 are both by artist0 of genre0, but song 0 has neither label now
     first, second = np.array([0, 0, 3, 1, 8, 1, 0]), np.array([3, 6, 6, 4, 20, 37, 36])
-    flags = explorer.core_flags(songs, first, second, None)
+    flags = explorer_flags.core_flags(songs, first, second, None)
     assert flags["same_genre"].tolist() == [False, False, False, True, True, True, False]
     assert flags["same_artist"].tolist() == [False] * 5 + [True, False]
     split = make_split(dataset, FRACTIONS, seed=1)
@@ -495,7 +497,7 @@ def test_songs_without_artist_or_genre_are_never_the_same(tmp_path):
     explorer.export_explorer(
         tmp_path, embeddings, dataset, split, metrics=[], settings=settings, seed=1, part="test"
     )
-    found = explorer.load_explorer(tmp_path)
+    found = explorer_data.load_explorer(tmp_path)
     genre = songs.set_index("song_id")["genre"]
     table = found.neighbours
     expected = [
@@ -503,5 +505,5 @@ def test_songs_without_artist_or_genre_are_never_the_same(tmp_path):
         for a, b in zip(table.song_id, table.neighbour_id, strict=True)
     ]
     assert table["same_genre"].tolist() == expected and any(expected)
-    page = explorer.page_data(found)
+    page = explorer_data.page_data(found)
     assert None in [s[3] for s in page["songs"]]  # a song without a genre is shown as such

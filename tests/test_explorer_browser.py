@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from embench.report.explorer import load_explorer, neighbour_tables
+from embench.report.explorer_data import load_explorer
 from embench.report.html import REPORT
 from embench.report.load import load_run
+from embench.report.neighbour_tables import neighbour_tables
 from tests.test_explorer import explorer_run
 from tests.test_report_browser import BROWSER, Browser
 

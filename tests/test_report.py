@@ -12,8 +12,9 @@ import pytest
 from embench.cli import main
 from embench.plugins import temporary_plugin
 from embench.report import plots
-from embench.report.html import PNG_PREFIX, REPORT
+from embench.report.html import REPORT
 from embench.report.load import load_run, read_journal
+from embench.report.markup import PNG_PREFIX
 from embench.summary import FORMAT_VERSION
 from tests.helpers import STUDY_BENCHMARK, TestPlugin, write_benchmark
 

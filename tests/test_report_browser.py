@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from embench.report.html import PNG_PREFIX, REPORT
+from embench.report.html import REPORT
+from embench.report.markup import PNG_PREFIX
 from tests.test_report import full_run
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from embench.report.console import print_full
-from embench.report.explorer import NeighbourTable, neighbour_tables
 from embench.report.load import load_run
+from embench.report.neighbour_tables import NeighbourTable, neighbour_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,8 @@ from rich.table import Table
 from embench.errors import ConfigError, EmbenchError, did_you_mean
 from embench.plugins import get_plugin_manager
 from embench.report.console import format_value
-from embench.report.html import table_keys
 from embench.report.load import Run, value
+from embench.report.sections import table_keys
 from embench.stats import bonferroni, paired_t_test, per_query_arrays
 
 PAIRING = ("dataset", "split")  # config.json sections that fix the queries
