@@ -607,6 +607,8 @@ class Study:
         )
         self._observe(default)
         self._tell_default(search, default)
+        if self._exact_budget() and callable(getattr(search, "constrain", None)):
+            search.constrain(self.budget_overrun)
         local = section.executor == "local"
         threads = self.threads if local else max(1, self.threads // section.workers)
         workers = 1 if local else section.workers
@@ -704,6 +706,24 @@ class Study:
             notes=[*self.notes, *notes],
             time_mode=self.mode,
         )
+
+    def _exact_budget(self) -> bool:
+        """Whether the budget decision is known exactly before training (work units)."""
+        return self.mode in ("work", "equal") and self.plan.section.time_budget is not None
+
+    def budget_overrun(self, params: dict[str, Any]) -> float:
+        """Full-fidelity ``params``' cost over their budget (affordable when <= 1; the
+        decision a candidate gets), offered to searches that take it (``Search.constrain``)
+        so that they ask affordable configurations."""
+        try:
+            candidate = self._cost(-2, Suggestion(dict(params)), 1)
+        except EmbenchError:
+            return math.inf
+        record = candidate.record if candidate.record is not None else candidate.task
+        assert record is not None
+        if record.work is None or not record.limit:
+            return 0.0 if candidate.record is None else math.inf
+        return record.work / record.limit
 
     def _observe(self, record: TrialRecord) -> None:
         """Refit the cost models with a trained trial (or the default)."""

@@ -26,7 +26,7 @@ journal replays the same asks: a killed bracket continues with no trial lost or 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ import embench
 from embench.api import Fidelity, Suggestion
 from embench.errors import ConfigError
 from embench.space import Dimension, Params, check_objectives, check_params, params_key
-from embench_plugins.nevergrad_search import NevergradOptions, NevergradSearch
+from embench_plugins.nevergrad_search import REDRAWS, NevergradOptions, NevergradSearch
 from embench_plugins.random_search import RandomOptions, RandomSearch, TrialArchive
 
 
@@ -124,6 +124,15 @@ class AshaSearch(embench.Search):
         self.configs: list[Params] = []
         self._pending: list[tuple[int, int, Suggestion]] = []  # (config, rung, asked)
         self.archive = TrialArchive(1)  # the top rung's results (best())
+        self._overrun: Callable[[Params], float] | None = None
+
+    def constrain(self, overrun: Callable[[Params], float]) -> None:
+        """Draw new configurations within the budget (``overrun(params)``: their cost over the
+        budget, known before training in work units): uniform draws are redrawn, the nevergrad
+        sampler keeps its asks affordable."""
+        self._overrun = overrun
+        if isinstance(self.sampler, NevergradSearch):
+            self.sampler.constrain(overrun)
 
     def fidelity(self, rung: int) -> Fidelity:
         rate = self.rungs[rung].rate
@@ -138,6 +147,11 @@ class AshaSearch(embench.Search):
                 self.rungs[k].promoted.add(config)
                 return self._asked(config, k + 1)
         params = check_params(self.space, self.sampler.ask())
+        if self._overrun is not None and not isinstance(self.sampler, NevergradSearch):
+            for _ in range(REDRAWS):  # uniform draws until an affordable one
+                if self._overrun(params) <= 1:
+                    break
+                params = check_params(self.space, self.sampler.ask())
         self.configs.append(params)
         return self._asked(len(self.configs) - 1, 0)
 
@@ -151,9 +165,7 @@ class AshaSearch(embench.Search):
         params: Mapping[str, float] | Suggestion,
         objectives: Sequence[float],
         feasible: bool,
-        overrun: float | None = None,
     ) -> None:
-        """``overrun``: an infeasible trial's cost over its budget, passed on to the sampler."""
         values = check_objectives(objectives, 1)
         loss = float(values[0])
         ok = bool(feasible) and math.isfinite(loss)
@@ -164,11 +176,7 @@ class AshaSearch(embench.Search):
         if ok:
             self.rungs[rung].results.append((config, loss))
         if rung == 0:
-            told = [loss if ok else math.inf]
-            if isinstance(self.sampler, NevergradSearch):
-                self.sampler.tell(self.configs[config], told, ok, overrun=overrun)
-            else:
-                self.sampler.tell(self.configs[config], told, ok)
+            self.sampler.tell(self.configs[config], [loss if ok else math.inf], ok)
         if rung == len(self.rungs) - 1:
             self.archive.add(self.configs[config], values, feasible)
 

@@ -13,10 +13,17 @@ casting over ``[low - 0.5, high + 0.5]`` (every integer equally likely, rounded 
 Infeasible or failed trials (``feasible=False`` or a non-finite objective) are told to nevergrad
 with a penalty loss so that it steers away: by default (``infeasible_penalty = None``) the worst
 feasible loss so far plus the spread of the feasible losses (at least 10% of the worst's
-magnitude, or 1 when that is 0), and one more spread per doubling of the budget when the harness
-says by how much the trial was over it (``overrun``: its cost over the budget), so that the
-Gaussian process sees the way back to affordable configurations. Until a first feasible result
-arrives, infeasible trials are held back and told with that penalty as soon as one does. ``best()`` returns the best *feasible* told
+magnitude, or 1 when that is 0): one plateau, whatever the overrun (a penalty growing with the
+overrun made the Gaussian process model the penalties instead of the objective, and tripled the
+skips on yes_big). Until a first feasible result arrives, infeasible trials are held back and
+told with that penalty as soon as one does.
+
+When the harness knows the budget before training (``time_mode = "work"``), it hands the search
+each candidate's cost over the budget (:meth:`NevergradSearch.constrain`) and asks stay
+affordable: a random trial is redrawn until affordable; a proposal of the optimiser over budget
+is told the penalty and repaired (:func:`repair`): as few of its values as possible move to the
+best affordable configuration's, so values that cost nothing (the learning rate, the negative
+exponent) stay as the optimiser proposed them. ``best()`` returns the best *feasible* told
 params, exactly as told.
 """
 
@@ -26,7 +33,7 @@ import contextlib
 import difflib
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -46,6 +53,9 @@ from embench_plugins.random_search import TrialArchive
 
 # Well-known names shown (with the closest matches) when an unknown optimiser is named: the
 # full registry has several hundred entries.
+BISECTIONS = 12  # steps of the search for the furthest affordable point of a segment
+REDRAWS = 1000  # random draws tried for an affordable random trial
+
 COMMON = ("BO", "NGOpt", "TwoPointsDE", "CMA", "OnePlusOne", "PSO", "RandomSearch", "DE")
 
 
@@ -149,6 +159,49 @@ def build_optimizer(ng, options: NevergradOptions, parametrization, budget: int)
     return configured(parametrization, budget=budget, num_workers=1)
 
 
+def repair(
+    params: Params,
+    anchor: Params,
+    space: Mapping[str, Dimension],
+    overrun: Callable[[Params], float],
+) -> Params | None:
+    """``params`` made affordable by moving as few of its values as possible to ``anchor``'s
+    (an affordable configuration): greedily the value whose move lowers the overrun most, the
+    last one only as far as needed (bisection). Values that do not change the cost (a
+    learning rate) are kept. None when even ``anchor`` is over budget."""
+    if overrun(anchor) > 1:
+        return None
+    point = dict(params)
+    moved: list[str] = []
+    while overrun(point) > 1:
+        options = [n for n in space if n not in moved and point[n] != anchor[n]]
+        if not options:
+            return None
+        name = min(options, key=lambda n: (overrun({**point, n: anchor[n]}), n))
+        moved.append(name)
+        point[name] = anchor[name]
+    if moved:  # bring the last moved value back towards the proposal, as far as affordable
+        name, dim = moved[-1], space[moved[-1]]
+        low, high = 0.0, 1.0
+        start, goal = anchor[name], params[name]
+        for _ in range(BISECTIONS):
+            middle = (low + high) / 2
+            value = cast(dim, between(dim, start, goal, middle))
+            if overrun({**point, name: value}) <= 1:
+                low = middle
+            else:
+                high = middle
+        point[name] = cast(dim, between(dim, start, goal, low))
+    return point
+
+
+def between(dim: Dimension, start: float, goal: float, share: float) -> float:
+    """The value ``share`` of the way from ``start`` to ``goal`` (in log space on log dims)."""
+    if dim.log:
+        return math.exp(math.log(start) + share * (math.log(goal) - math.log(start)))
+    return start + share * (goal - start)
+
+
 class NevergradSearch(embench.Search):
     """Drives one nevergrad optimizer through ask/tell; see the module docstring."""
 
@@ -164,7 +217,8 @@ class NevergradSearch(embench.Search):
         self.optimizer = build_optimizer(ng, options, self.parametrization, budget)
         self.archive = TrialArchive(1)
         self._pending: dict[tuple[float, ...], list[Any]] = {}  # asked, not yet told
-        self._deferred: list[tuple[Any, float | None]] = []  # infeasible, waiting: overrun
+        self._deferred: list[Any] = []  # infeasible candidates waiting for a penalty
+        self._overrun: Callable[[Params], float] | None = None  # the budget, when known
         self._seen = np.empty((0, len(self.space)))  # unit-cube coordinates asked or told
         # The Gaussian process works on tiny matrices: BLAS threads only add overhead (3-4x
         # slower on a laptop), so ask/tell run single-threaded.
@@ -213,19 +267,14 @@ class NevergradSearch(embench.Search):
                         break
                     candidate = self.parametrization.sample()  # told later as "not asked"
                     params = self._params(candidate)
+            candidate, params = self._affordable(candidate, params)
         self._remember(params)
         self._pending.setdefault(self._key(params), []).append(candidate)
         return params
 
     def tell(
-        self,
-        params: Mapping[str, float],
-        objectives: Sequence[float],
-        feasible: bool,
-        overrun: float | None = None,
+        self, params: Mapping[str, float], objectives: Sequence[float], feasible: bool
     ) -> None:
-        """``overrun`` (optional): an infeasible trial's cost over its budget (e.g. 3.0: three
-        times the budget), which makes its penalty grow with the overrun."""
         checked = check_params(self.space, params)
         values = check_objectives(objectives, 1)
         ok = self.archive.add(checked, values, feasible)
@@ -241,27 +290,59 @@ class NevergradSearch(embench.Search):
             if ok:
                 self._tell(candidate, float(values[0]))
                 deferred, self._deferred = self._deferred, []
-                for held, held_overrun in deferred:
-                    self._tell(held, self._penalty(held_overrun))
+                for held in deferred:
+                    self._tell(held, self._penalty())
             elif self.options.infeasible_penalty is not None:
                 self._tell(candidate, float(self.options.infeasible_penalty))
-            elif len(self.archive.feasible_losses()):
-                self._tell(candidate, self._penalty(overrun))
             else:
-                self._deferred.append((candidate, overrun))
+                self._penalise(candidate)
 
     def best(self) -> list[Params]:
         return self.archive.best()
 
     # -- helpers -----------------------------------------------------------------------------
-    def _penalty(self, overrun: float | None = None) -> float:
+    def _penalise(self, candidate) -> None:
+        """Tell ``candidate`` the infeasible penalty (held back until a feasible result)."""
+        if self.options.infeasible_penalty is not None:
+            self._tell(candidate, float(self.options.infeasible_penalty))
+        elif len(self.archive.feasible_losses()):
+            self._tell(candidate, self._penalty())
+        else:
+            self._deferred.append(candidate)
+
+    def _penalty(self) -> float:
         if self.options.infeasible_penalty is not None:
             return float(self.options.infeasible_penalty)
         losses = self.archive.feasible_losses()
         worst, best = float(losses.max()), float(losses.min())
         margin = max(worst - best, 0.1 * abs(worst)) or 1.0
-        doublings = math.log2(overrun) if overrun is not None and overrun > 1 else 0.0
-        return worst + margin * (1.0 + min(doublings, 20.0))
+        return worst + margin
+
+    # -- the budget, when known before training ------------------------------------------------
+    def constrain(self, overrun: Callable[[Params], float]) -> None:
+        """Keep asks affordable: ``overrun(params)`` is their cost over the budget (affordable
+        when <= 1); the harness passes it when the budget is exact before training (work
+        units)."""
+        self._overrun = overrun
+
+    def _affordable(self, candidate, params: Params) -> tuple[Any, Params]:
+        """``(candidate, params)`` within the budget (unchanged when no budget is known, or
+        when nothing affordable was found: the harness then skips it)."""
+        overrun = self._overrun
+        if overrun is None or overrun(params) <= 1:
+            return candidate, params
+        anchors = self.archive.best()
+        if len(self.archive) > self.options.initial_random and anchors:
+            self._penalise(candidate)  # the optimiser learns where the budget ends
+            repaired = repair(params, anchors[0], self.space, overrun)
+            if repaired is not None and not self._is_repeat(repaired):
+                return self.parametrization.spawn_child(new_value=repaired), repaired
+        for _ in range(REDRAWS):  # the random trials, or no repair: redraw
+            candidate = self.parametrization.sample()
+            params = self._params(candidate)
+            if overrun(params) <= 1 and not self._is_repeat(params):
+                break
+        return candidate, params
 
     def _tell(self, candidate, loss: float) -> None:
         try:

@@ -357,7 +357,6 @@ def test_check_embedder_refuses_a_work_model_that_ignores_the_epochs():
 
 
 def test_searches_learn_how_far_over_budget_a_skipped_candidate_was(tmp_path, plugin):
-    from embench_plugins.nevergrad_search import NevergradOptions, NevergradSearch
     from embench_plugins.pymoo_search import Nsga2Options, Nsga2Search
 
     result = run_study(tmp_path, benchmark_text(WORK_STUDY))
@@ -367,13 +366,57 @@ def test_searches_learn_how_far_over_budget_a_skipped_candidate_was(tmp_path, pl
             assert overrun == pytest.approx(record.params["cost"] / 1.25)
         else:
             assert overrun is None
-    # nevergrad: one more spread of penalty per doubling; NSGA-II: a larger violation
+    # NSGA-II: the further over budget, the larger the constraint violation
     space = {"x": embench.Dimension(0.0, 1.0)}
-    bo = NevergradSearch(space, NevergradOptions(), seed=0, budget=10)
-    bo.tell({"x": 0.1}, [1.0], True)
-    bo.tell({"x": 0.2}, [3.0], True)
-    assert bo._penalty() == 5.0 and bo._penalty(4.0) == 9.0 and bo._penalty(0.5) == 5.0
     nsga = Nsga2Search(space, 1, Nsga2Options(pop_size=4), seed=0)
     nsga.tell({"x": 0.3}, [math.inf], False, overrun=8.0)
     nsga.tell({"x": 0.4}, [math.inf], False)
     assert [g for _, _, g in nsga._told] == [4.0, 1.0]
+
+
+# -- searches that know the budget ask affordable configurations --------------------------------
+def test_repair_moves_as_few_values_as_needed_to_the_anchor():
+    from embench_plugins.nevergrad_search import repair
+
+    space = {
+        "d": embench.Dimension(1, 100, integer=True),
+        "n": embench.Dimension(1, 100, integer=True),
+        "lr": embench.Dimension(0.001, 0.1, log=True),
+    }
+
+    def overrun(p):  # cost d x n against a budget of 100; the learning rate costs nothing
+        return p["d"] * p["n"] / 100
+
+    anchor = {"d": 10, "n": 10, "lr": 0.01}
+    # n moved back to the anchor's 10 would leave d x n = 80: enough; then n is brought back
+    # towards the proposal as far as affordable (8 x 12 <= 100 < 8 x 13); lr stays as proposed
+    assert repair({"d": 8, "n": 30, "lr": 0.09}, anchor, space, overrun) == {
+        "d": 8,
+        "n": 12,
+        "lr": 0.09,
+    }
+    assert repair({"d": 50, "n": 80, "lr": 0.09}, anchor, space, overrun) == {
+        "d": 10,
+        "n": 10,
+        "lr": 0.09,
+    }
+    affordable = {"d": 5, "n": 5, "lr": 0.05}
+    assert repair(affordable, anchor, space, overrun) == affordable
+    assert (
+        repair({"d": 50, "n": 80, "lr": 0.09}, {"d": 90, "n": 90, "lr": 0.01}, space, overrun)
+        is None
+    )
+
+
+@pytest.mark.parametrize("optimiser", ["nevergrad", "asha"])
+def test_searches_given_the_budget_ask_only_affordable_candidates(tmp_path, plugin, optimiser):
+    study = WORK_STUDY.replace('optimiser = "recording"', f'optimiser = "{optimiser}"')
+    study = study.replace("budget = 6", "budget = 14")
+    if optimiser == "asha":
+        study += '[study.options]\nsampler = "nevergrad"\n'
+    result = run_study(tmp_path, benchmark_text(study))
+    assert [r.status for r in result.trials] == [TrialStatus.OK] * 14  # nothing skipped
+    assert all(r.work <= r.limit for r in result.trials)
+    # a search that ignores the budget skips (the same random proposals, told as infeasible)
+    blind = benchmark_text(WORK_STUDY.replace('optimiser = "recording"', 'optimiser = "random"'))
+    assert any(r.status == TrialStatus.SKIPPED for r in run_study(tmp_path, blind, "blind").trials)
