@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 import embench
+from embench.context import EvalContext
 from embench.data.dataset import Dataset, Sequences
 from embench.data.split import make_split
 from embench.errors import DataError
-from embench.context import EvalContext
 from embench.evaluation import evaluate
 from embench_plugins.clustering import (
     VrcArtist,
