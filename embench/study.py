@@ -30,342 +30,39 @@ but a study stops after :data:`~embench.cost.SKIP_FACTOR` x budget of them, sayi
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from embench import fingerprint
 from embench.api import Fidelity, Suggestion, declares_work
 from embench.benchmark import Configuration, StudyPlan
-from embench.cost import SKIP_FACTOR, CostModel, corpus_stats, relative_errors
+from embench.cost import SKIP_FACTOR, CostModel, corpus_stats
 from embench.data.dataset import Dataset
-from embench.data.split import Split, subsample_ids
+from embench.data.split import Split
 from embench.errors import ConfigError, EmbenchError
 from embench.executors import make_executor
 from embench.index import IndexChoice
-from embench.io import to_jsonable
 from embench.journal import FILENAME, Journal
-from embench.pareto import non_dominated
-from embench.records import Number, StudyHeader, TrialRecord, TrialStatus
-from embench.summary import BestTrial, DefaultSummary, StudySummary
-from embench.trial import TrialOutcome, train_and_evaluate
-
-EPOCHS = "epochs"
-"""The embedder param a fidelity's ``epochs`` and ``time_mode = "equal"`` set."""
-
-
-@dataclass
-class TrialTask:
-    """What a worker needs to run one trial (picklable)."""
-
-    number: int
-    name: str
-    configuration: Configuration
-    metrics: list
-    seed: int
-    threads: int
-    time_limit: float | None
-    fail_fast: bool
-    suggested: dict[str, Any] | None = None  # what the optimiser asked (None: the default)
-    subsample: float = 1.0  # the fidelity's share of the training sequences
-    fidelity: dict[str, Any] | None = None  # the fidelity as journaled (None: full)
-    work: float | None = None
-    predicted_seconds: float | None = None
-    predicted_cpu_seconds: float | None = None
-    limit: float | None = None
-    index: IndexChoice | None = None  # the benchmark's [index] (None: the exact search)
-
-
-# -- subsampled splits (a fidelity's training corpus) ------------------------------------------
-_SPLITS: OrderedDict[tuple[int, float, int], tuple[Split, Split]] = OrderedDict()
-_SPLITS_KEPT = 6
-
-
-def fidelity_split(dataset: Dataset, split: Split, rate: float, seed: int) -> Split:
-    """``split`` with a seeded ``rate`` share of its training sequences (the validation and
-    test parts unchanged): the same sample :func:`embench.data.split.make_split` draws for
-    ``subsample = rate``. Cached per process, so every trial at one rate reuses one corpus
-    (and the statistics computed from it)."""
-    if rate == 1.0:
-        return split
-    key = (id(split), float(rate), int(seed))
-    cached = _SPLITS.get(key)
-    if cached is not None and cached[0] is split:
-        _SPLITS.move_to_end(key)
-        return cached[1]
-    ids = subsample_ids(split.train_ids, rate, seed)
-    full = dataset.sequences.take(ids)
-    sub = Split(
-        train_ids=ids,
-        validation_ids=split.validation_ids,
-        test_ids=split.test_ids,
-        train=replace(full.drop_last(), song_ids=split.train.song_ids),
-        in_set=full.last_pairs(),
-        validation=split.validation,
-        test=split.test,
-    )
-    _SPLITS[key] = (split, sub)
-    while len(_SPLITS) > _SPLITS_KEPT:
-        _SPLITS.popitem(last=False)
-    return sub
-
-
-# -- standard errors ---------------------------------------------------------------------------
-def standard_error(frame: pd.DataFrame, column: str, value: float, strata: str | None) -> float:
-    """Standard error of a value that is the mean of the per-query ``column``.
-
-    When the value is instead the mean of the group means of a few groups named by ``strata``
-    (next-song's HitRate: the mean of in-set and out-of-set), the stratified standard error
-    ``sqrt(sum se_g^2) / groups`` is returned.
-    """
-    x = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    finite = np.isfinite(x)
-    if finite.sum() < 2:
-        return math.nan
-    if strata is not None and strata in frame:
-        groups = frame.loc[finite, [strata]].assign(_x=x[finite]).groupby(strata)["_x"]
-        sizes = groups.size()
-        if 1 < len(sizes) <= 10 and (sizes >= 2).all():
-            means = groups.mean()
-            if math.isclose(float(means.mean()), value, rel_tol=1e-9, abs_tol=1e-12):
-                variances = groups.var(ddof=1) / sizes
-                return float(math.sqrt(float(variances.sum())) / len(sizes))
-    return float(x[finite].std(ddof=1) / math.sqrt(finite.sum()))
-
-
-def standard_errors(outcome: TrialOutcome, metrics: list) -> dict[str, float]:
-    """The standard error of every value key that a metric backs with per-query values."""
-    if outcome.evaluation is None:
-        return {}
-    out: dict[str, float] = {}
-    for name, metric, _ in metrics:
-        result = outcome.evaluation.results.get(name)
-        if result is None or result.per_query is None:
-            continue
-        strata = metric.query_keys[0] if metric.query_keys else None
-        for key, declared in metric.values.items():
-            column = declared.per_query
-            if column is None or column not in result.per_query or key not in result.values:
-                continue
-            value = float(result.values[key])
-            out[key] = standard_error(result.per_query, column, value, strata)
-    return out
-
-
-def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
-    """Train and score one trial on the validation part (on its fidelity's subsample); returns
-    its record (objectives to be filled in by the study)."""
-    dataset, split = state
-    split = fidelity_split(dataset, split, task.subsample, task.seed)
-    outcome = train_and_evaluate(
-        task.configuration,
-        task.metrics,
-        dataset,
-        split,
-        part="validation",
-        seed=task.seed,
-        threads=task.threads,
-        fail_fast=task.fail_fast,
-        time_limit=task.time_limit,
-        index=task.index,
-    )
-    errors = standard_errors(outcome, task.metrics)
-    return TrialRecord(
-        kind="trial" if task.suggested is not None else "default",
-        number=task.number,
-        status=outcome.status,
-        error=outcome.error,
-        params=outcome.params,
-        metrics=to_jsonable(outcome.metrics),
-        train_seconds=round(outcome.train_seconds, 4),
-        eval_seconds={k: round(v, 4) for k, v in outcome.eval_seconds.items()},
-        suggested=task.suggested,
-        objectives=[],
-        fidelity=task.fidelity,
-        work=task.work,
-        predicted_seconds=_rounded(task.predicted_seconds),
-        train_cpu_seconds=round(outcome.train_cpu_seconds, 4),
-        predicted_cpu_seconds=_rounded(task.predicted_cpu_seconds),
-        limit=task.limit,
-        standard_errors=to_jsonable(errors) if errors else None,
-    )
-
-
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-@dataclass
-class StudyResult:
-    name: str
-    default: TrialRecord
-    trials: list[TrialRecord]
-    best: list[TrialRecord]
-    seconds: float
-    directory: Path
-    set_aside: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "improved"  # improved | default | no_feasible_trial
-    notes: list[str] = field(default_factory=list)
-    time_mode: str = "work"  # the mode in force ("wall" when the embedder has no work model)
-
-    def summary(self) -> StudySummary:
-        """What ``summary.json`` records of the study: counts, times, the default, the best,
-        the outcome, and the predicted and measured cost of every trained trial."""
-        counts = summarise_trials(self.trials)
-        spent = (
-            counts["train_seconds"]
-            + sum(sum(t.eval_seconds.values()) for t in self.trials)
-            + self.default.train_seconds
-            + sum(self.default.eval_seconds.values())
-        )
-        return StudySummary(
-            **counts,
-            wall_seconds_this_run=round(self.seconds, 3),
-            optimisation_seconds=round(spent, 3),
-            journal=str(self.directory / FILENAME),
-            default=DefaultSummary(
-                params=self.default.params,
-                metrics=self.default.metrics,
-                train_seconds=self.default.train_seconds,
-                objectives=self.default.objectives,
-                objective_se=self.default.objective_se,
-                work=self.default.work,
-            ),
-            best=[
-                BestTrial(
-                    number=r.number,
-                    params=r.params,
-                    objectives=r.objectives,
-                    metrics=r.metrics,
-                    objective_se=r.objective_se,
-                )
-                for r in self.best
-            ],
-            outcome=self.outcome,
-            notes=self.notes,
-            time_mode=self.time_mode,
-            cost=cost_summary(self.default, self.trials),
-        )
-
-
-def cost_summary(default: TrialRecord, trials: list[TrialRecord]) -> dict[str, Any]:
-    """Predicted vs measured training cost of every trained trial, and the model's error."""
-    trained = [t for t in trials if t.status != TrialStatus.SKIPPED]
-    rows = [
-        {
-            "number": t.number,
-            "fidelity": t.fidelity,
-            "work": t.work,
-            "predicted_seconds": t.predicted_seconds,
-            "train_seconds": t.train_seconds,
-            "predicted_cpu_seconds": t.predicted_cpu_seconds,
-            "train_cpu_seconds": t.train_cpu_seconds,
-        }
-        for t in trained
-    ]
-    judged = [t for t in trained if t.status == TrialStatus.OK]  # infeasible ones were stopped
-    errors = relative_errors(
-        [t.predicted_seconds for t in judged], [t.train_seconds for t in judged]
-    )
-    cpu_errors = relative_errors(
-        [t.predicted_cpu_seconds for t in judged], [t.train_cpu_seconds or 0.0 for t in judged]
-    )
-    work = [t.work for t in [default, *trials] if t.status != TrialStatus.SKIPPED]
-    return to_jsonable(
-        {
-            "default_work": default.work,
-            "total_work": float(sum(w for w in work if w is not None))
-            if all(w is not None for w in work)
-            else None,
-            "median_error": float(np.median(errors)) if len(errors) else None,
-            "median_error_cpu": float(np.median(cpu_errors)) if len(cpu_errors) else None,
-            "predicted": len(errors),
-            "trials": rows,
-        }
-    )
-
-
-def objective_values(
-    plan: StudyPlan, metrics: dict[str, Number | None], default: TrialRecord | None
-) -> list[Number | None]:
-    """The study's objectives for ``metrics`` (as the user reads them, not yet negated).
-
-    ``default``: the default's record (the reference of a scalarised objective's rVRC); None
-    when ``metrics`` are the default's own.
-    """
-    section = plan.section
-    values = {k: math.nan if v is None else v for k, v in metrics.items()}
-    if section.scalarised:
-        s = section.scalarised
-        vrc_default = (default.metrics if default is not None else metrics).get(s.vrc)
-        if not vrc_default:
-            return [math.nan]
-        relative = (values.get(s.vrc, math.nan) - vrc_default) / vrc_default
-        return [s.alpha * values.get(s.hitrate, math.nan) + (1 - s.alpha) * relative]
-    return [values.get(o.key, math.nan) for o in plan.objectives]
-
-
-def objective_errors(plan: StudyPlan, record: TrialRecord) -> list[Number | None]:
-    """The standard error of each objective, from the per-query values of its metric.
-
-    A scalarised objective's is ``alpha`` x HitRate's: VRC has no per-query values and is
-    counted as exact.
-    """
-    errors = record.standard_errors or {}
-
-    def get(key: str) -> float:
-        value = errors.get(key)
-        return math.nan if value is None else float(value)
-
-    if plan.section.scalarised:
-        s = plan.section.scalarised
-        return [s.alpha * get(s.hitrate)]
-    return [get(o.key) for o in plan.objectives]
-
-
-def to_minimise(plan: StudyPlan, values: list[Number | None]) -> list[float]:
-    """``values`` as minimisation objectives (``None`` read as NaN)."""
-    out = [math.nan if v is None else v for v in values]
-    return [-v if o.direction == "max" else v for o, v in zip(plan.objectives, out, strict=True)]
-
-
-def pareto_front(records: list[TrialRecord], plan: StudyPlan) -> list[TrialRecord]:
-    """Feasible records that no other feasible record dominates."""
-    feasible = [r for r in records if r.feasible]
-    if not feasible:
-        return []
-    mask = non_dominated([to_minimise(plan, r.objectives) for r in feasible])
-    return [r for r, keep in zip(feasible, mask, strict=True) if keep]
-
-
-def takes_overrun(search: Any) -> bool:
-    """Whether ``search.tell`` accepts the optional ``overrun`` keyword."""
-    try:
-        return "overrun" in inspect.signature(search.tell).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def overrun(record: TrialRecord, mode: str) -> float | None:
-    """How far over its budget an infeasible trial was: its cost over its limit (work in work
-    units; in wall-clock mode predicted, or measured, seconds); None when unknown (a failure)."""
-    if record.limit is None or record.limit <= 0:
-        return None
-    if record.status == TrialStatus.SKIPPED:
-        cost = record.predicted_seconds if mode == "wall" else record.work
-    elif record.status == TrialStatus.INFEASIBLE:
-        cost = max(record.train_seconds, record.predicted_seconds or 0.0)
-    else:
-        return None
-    return float(cost / record.limit) if cost else None
+from embench.objectives import StudyResult as StudyResult
+from embench.objectives import cost_summary as cost_summary
+from embench.objectives import objective_errors as objective_errors
+from embench.objectives import objective_values as objective_values
+from embench.objectives import overrun as overrun
+from embench.objectives import pareto_front as pareto_front
+from embench.objectives import summarise_trials as summarise_trials
+from embench.objectives import takes_overrun as takes_overrun
+from embench.objectives import to_minimise as to_minimise
+from embench.records import StudyHeader, TrialRecord, TrialStatus
+from embench.study_trial import EPOCHS as EPOCHS
+from embench.study_trial import TrialTask as TrialTask
+from embench.study_trial import _rounded
+from embench.study_trial import execute_trial as execute_trial
+from embench.study_trial import fidelity_split as fidelity_split
+from embench.study_trial import standard_error as standard_error
+from embench.study_trial import standard_errors as standard_errors
 
 
 def as_suggestion(asked: Any) -> Suggestion:
@@ -871,13 +568,3 @@ class Study:
             completed=trained,
             description=f"study {self.plan.name}: {trained}/{self.budget}{shown}",
         )
-
-
-def summarise_trials(trials: list[TrialRecord]) -> dict[str, Any]:
-    """How many trials ended in each status, and their training seconds."""
-    statuses = [t.status for t in trials]
-    return {
-        "trials": len(trials),
-        **{status.value: statuses.count(status) for status in TrialStatus},
-        "train_seconds": float(np.sum([t.train_seconds for t in trials])) if trials else 0.0,
-    }
