@@ -29,16 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from embench.data.dataset import Dataset, Sequences
-from embench.data.events import (
-    CHUNK_ROWS,
-    _blank,
-    _Encoder,
-    _FirstLabels,
-    _open_chunks,
-    _stamps_of,
-    sessionise,
-)
+from embench.data.events import CHUNK_ROWS, _blank, _open_chunks, _stamps_of
 from embench.data.parquet import require_file
+from embench.data.sessions import _Encoder, _FirstLabels, sessionise
 from embench.errors import DataError
 
 FILE_NAME = "userid-timestamp-artid-artname-traid-traname.tsv"

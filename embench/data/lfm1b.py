@@ -40,9 +40,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from embench.data.dataset import Dataset, Sequences
-from embench.data.events import BYTES_PER_ROW, CHUNK_ROWS, sessionise
+from embench.data.events import BYTES_PER_ROW, CHUNK_ROWS
 from embench.data.lastfm1k import malformed_line
 from embench.data.parquet import require_directory, require_file
+from embench.data.sessions import sessionise
 from embench.errors import DataError
 
 EVENTS = "LFM-1b_LEs.txt"

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from embench.data.dataset import Dataset, Sequences
-from embench.data.events import _concatenate, _Encoder, _FirstLabels
+from embench.data.sessions import _concatenate, _Encoder, _FirstLabels
 from embench.errors import DataError
 
 SLICE = re.compile(r"^mpd\.slice\.(\d+)-(\d+)\.json$")
