@@ -254,38 +254,41 @@ def work_curve_data(study: StudyRecords, unit: float | None = None) -> pd.DataFr
 
 def plot_work_curves(studies: Mapping[str, StudyRecords], unit: float | None = None):
     """Best validation objective against cumulative training work, one line per study (with
-    a +-1 SE band around the best), on one axes; work in default trainings of the full data."""
-    figure = new_figure(7.5, 4.0)
-    ax = figure.subplots(1, 1)
-    margins(figure, top=0.5)
-    keys = []
+    a +-1 SE band around the best), one panel per objective; work in default trainings of the
+    full data."""
+    curves: dict[str, list[tuple[str, StudyRecords, pd.DataFrame]]] = {}
     for name, study in studies.items():
         data = work_curve_data(study, unit)
-        if data.empty:
-            continue
-        keys.append((study.objectives or [{"key": "objective"}])[0]["key"])
-        subsampled = study.header.get("subsample")
-        line = ax.step(
-            data["work"],
-            data["best"],
-            where="post",
-            ls="--" if subsampled else "-",
-            label=name + (f" (validation at subsample {subsampled:g})" if subsampled else ""),
-        )[0]
-        ax.fill_between(
-            data["work"].to_numpy(dtype=np.float64),
-            (data["best"] - data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
-            (data["best"] + data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
-            step="post",
-            color=line.get_color(),
-            alpha=0.15,
-            lw=0,
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("cumulative training work (default trainings on the full data)")
-    ax.set_ylabel(f"best validation {' / '.join(dict.fromkeys(keys))}")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize="small")
+        if not data.empty:
+            key = (study.objectives or [{"key": "objective"}])[0]["key"]
+            curves.setdefault(key, []).append((name, study, data))
+    figure = new_figure(5.2 * max(1, len(curves)) + 0.6, 4.2)
+    axes = figure.subplots(1, max(1, len(curves)), squeeze=False)[0]
+    margins(figure, top=0.5, bottom=0.85, wspace=0.3)
+    for ax, (key, lines) in zip(axes, curves.items(), strict=False):
+        for name, study, data in lines:
+            subsampled = study.header.get("subsample")
+            line = ax.step(
+                data["work"],
+                data["best"],
+                where="post",
+                ls="--" if subsampled else "-",
+                label=name + (f" (on a {subsampled:g} subsample)" if subsampled else ""),
+            )[0]
+            ax.fill_between(
+                data["work"].to_numpy(dtype=np.float64),
+                (data["best"] - data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
+                (data["best"] + data["best_se"].fillna(0)).to_numpy(dtype=np.float64),
+                step="post",
+                color=line.get_color(),
+                alpha=0.15,
+                lw=0,
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative training work\n(default trainings on the full data)")
+        ax.set_ylabel(f"best validation {key}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="best", fontsize="small")
     figure.suptitle("best objective found against the training work spent")
     return figure
 
