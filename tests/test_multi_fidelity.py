@@ -219,3 +219,23 @@ def test_rungs_default_to_powers_of_eta():
     assert AshaOptions(eta=2, min_rate=0.2).rungs() == pytest.approx([0.2, 0.4, 0.8, 1.0])
     assert AshaOptions(rates=[0.25, 0.5]).rungs() == [0.25, 0.5, 1.0]
     assert math.isclose(AshaOptions(eta=4).rungs()[0], 1 / 16)
+
+
+def test_a_rung_subsample_is_the_sample_scale_would_draw():
+    import numpy as np
+
+    from embench.data.split import make_split
+    from embench.data.tiny import make_tiny_dataset
+    from embench.study import fidelity_split
+
+    dataset = make_tiny_dataset(60, 400, seed=1)
+    split = make_split(dataset, (0.8, 0.1, 0.1), seed=5)
+    for rate in (0.1, 1 / 3, 0.5):
+        sub = fidelity_split(dataset, split, rate, 5)
+        scale = make_split(dataset, (0.8, 0.1, 0.1), seed=5, subsample=rate)
+        assert np.array_equal(sub.train_ids, scale.train_ids)
+        assert np.array_equal(sub.train.songs, scale.train.songs)
+        assert all(np.array_equal(a, b) for a, b in zip(sub.in_set, scale.in_set, strict=True))
+        assert sub.validation is split.validation  # held-out parts unchanged
+        assert fidelity_split(dataset, split, rate, 5) is sub  # cached: one corpus per rate
+    assert fidelity_split(dataset, split, 1.0, 5) is split
