@@ -192,7 +192,7 @@ class StudySection(Section):
     time_budget: float | None = Field(
         1.25, gt=0, description="max training cost relative to the default; none to disable"
     )
-    time_mode: str = Field(
+    time_mode: Literal["work", "wall", "equal"] = Field(
         "work",
         description="the budget's unit: 'work' (the training work the params imply, the same "
         "on every machine), 'wall' (seconds measured here), 'equal' (each trial's epochs set "
