@@ -195,3 +195,39 @@ def summarise_trials(trials: list[TrialRecord]) -> dict[str, Any]:
         **{status.value: statuses.count(status) for status in TrialStatus},
         "train_seconds": float(np.sum([t.train_seconds for t in trials])) if trials else 0.0,
     }
+
+
+def best_records(
+    plan: StudyPlan, trials: list[TrialRecord], default: TrialRecord
+) -> list[TrialRecord]:
+    """The study's best: feasible full-fidelity trials and the default (which wins ties,
+    so that a study never reports a best below the default)."""
+    candidates = [r for r in trials if r.feasible and not r.fidelity]
+    if default.feasible:  # as a candidate: ``suggested`` empty, i.e. the defaults
+        candidates.insert(0, default.model_copy(update={"suggested": {}}))
+    if not candidates:
+        return []
+    if len(plan.objectives) == 1:
+        return [min(candidates, key=lambda r: to_minimise(plan, r.objectives)[0])]
+    front = pareto_front(candidates, plan)
+    front.sort(key=lambda r: to_minimise(plan, r.objectives))
+    return front[:1] if plan.section.final == "best" else front
+
+
+def study_outcome(trials: list[TrialRecord], best: list[TrialRecord]) -> tuple[str, list[str]]:
+    """How the study ended (``improved``, ``default`` or ``no_feasible_trial``) and the notes
+    the table and the report show about it."""
+    feasible = [r for r in trials if r.feasible]
+    counts = summarise_trials(trials)
+    if not feasible:
+        return "no_feasible_trial", [
+            f"no feasible trial ({counts['ok']} ok, {counts['infeasible']} infeasible, "
+            f"{counts['failed']} failed, {counts['skipped']} skipped): the study's result is "
+            "the default configuration"
+        ]
+    if best and all(r.kind == "default" for r in best):
+        return "default", [
+            "the search found nothing better than the default configuration on validation: "
+            "the study's result is the default"
+        ]
+    return "improved", []

@@ -47,6 +47,7 @@ from embench.executors import make_executor
 from embench.index import IndexChoice
 from embench.journal import FILENAME, Journal
 from embench.objectives import StudyResult as StudyResult
+from embench.objectives import best_records, study_outcome
 from embench.objectives import cost_summary as cost_summary
 from embench.objectives import objective_errors as objective_errors
 from embench.objectives import objective_values as objective_values
@@ -58,23 +59,11 @@ from embench.objectives import to_minimise as to_minimise
 from embench.records import StudyHeader, TrialRecord, TrialStatus
 from embench.study_trial import EPOCHS as EPOCHS
 from embench.study_trial import TrialTask as TrialTask
-from embench.study_trial import _rounded
+from embench.study_trial import _rounded, as_suggestion
 from embench.study_trial import execute_trial as execute_trial
 from embench.study_trial import fidelity_split as fidelity_split
 from embench.study_trial import standard_error as standard_error
 from embench.study_trial import standard_errors as standard_errors
-
-
-def as_suggestion(asked: Any) -> Suggestion:
-    """What a search's ``ask`` returned, as a :class:`Suggestion` (plain params: full fidelity)."""
-    if isinstance(asked, Suggestion):
-        return asked
-    if not isinstance(asked, dict):
-        raise EmbenchError(
-            f"the optimiser's ask() returned {type(asked).__name__}; expected a dict of params "
-            "or an embench.Suggestion"
-        )
-    return Suggestion(dict(asked))
 
 
 @dataclass
@@ -387,8 +376,8 @@ class Study:
         for n, record in journaled.items():  # journaled beyond a smaller budget: kept
             trials.setdefault(n, record)
         records = [trials[n] for n in sorted(trials)]
-        best = self._best(records, default)
-        outcome, notes = self._outcome(records, best, default)
+        best = best_records(self.plan, records, default)
+        outcome, notes = study_outcome(records, best)
         if stop_reason:
             notes.append(stop_reason)
         return StudyResult(
@@ -505,43 +494,6 @@ class Study:
         else:
             search.tell(told, values, feasible)
 
-    def _best(self, trials: list[TrialRecord], default: TrialRecord) -> list[TrialRecord]:
-        """The study's best: feasible full-fidelity trials and the default (which wins ties,
-        so that a study never reports a best below the default)."""
-        candidates = [r for r in trials if r.feasible and not r.fidelity]
-        if default.feasible:
-            candidates.insert(0, self._default_candidate(default))
-        if not candidates:
-            return []
-        if len(self.plan.objectives) == 1:
-            return [min(candidates, key=lambda r: to_minimise(self.plan, r.objectives)[0])]
-        front = pareto_front(candidates, self.plan)
-        front.sort(key=lambda r: to_minimise(self.plan, r.objectives))
-        return front[:1] if self.plan.section.final == "best" else front
-
-    @staticmethod
-    def _default_candidate(default: TrialRecord) -> TrialRecord:
-        """The default's record as a candidate: ``suggested`` empty, i.e. the defaults."""
-        return default.model_copy(update={"suggested": {}})
-
-    def _outcome(
-        self, trials: list[TrialRecord], best: list[TrialRecord], default: TrialRecord
-    ) -> tuple[str, list[str]]:
-        feasible = [r for r in trials if r.feasible]
-        counts = summarise_trials(trials)
-        if not feasible:
-            return "no_feasible_trial", [
-                f"no feasible trial ({counts['ok']} ok, {counts['infeasible']} infeasible, "
-                f"{counts['failed']} failed, {counts['skipped']} skipped): the study's result is "
-                "the default configuration"
-            ]
-        if best and all(r.kind == "default" for r in best):
-            return "default", [
-                "the search found nothing better than the default configuration on validation: "
-                "the study's result is the default"
-            ]
-        return "improved", []
-
     # -- progress --------------------------------------------------------------------------
     def _progress_start(self, done: int):
         if self.progress is None:
@@ -557,7 +509,7 @@ class Study:
             return
         records = list(trials.values())
         trained = sum(r.status != TrialStatus.SKIPPED for r in records)
-        best = self._best(records, default)
+        best = best_records(self.plan, records, default)
         shown = ""
         if best and len(self.plan.objectives) == 1:
             shown = f" best {best[0].objectives[0]:.4f}"

@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from embench.api import Suggestion
 from embench.benchmark import Configuration
 from embench.data.dataset import Dataset
 from embench.data.split import Split, subsample_ids
+from embench.errors import EmbenchError
 from embench.index import IndexChoice
 from embench.io import to_jsonable
 from embench.records import TrialRecord
@@ -162,3 +164,15 @@ def execute_trial(state: tuple[Dataset, Split], task: TrialTask) -> TrialRecord:
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def as_suggestion(asked: Any) -> Suggestion:
+    """What a search's ``ask`` returned, as a :class:`Suggestion` (plain params: full fidelity)."""
+    if isinstance(asked, Suggestion):
+        return asked
+    if not isinstance(asked, dict):
+        raise EmbenchError(
+            f"the optimiser's ask() returned {type(asked).__name__}; expected a dict of params "
+            "or an embench.Suggestion"
+        )
+    return Suggestion(dict(asked))
