@@ -131,7 +131,7 @@ class BigramStatistics:
 
     n_songs: int
     keys: np.ndarray  # int64, sorted
-    count: np.ndarray  # int64 co-occurrences
+    count: np.ndarray  # co-occurrences (int32, or int64 for corpora of 2**31 bigrams or more)
     chi2: np.ndarray  # float64, NaN when undefined
     marginal: np.ndarray  # int64: directed bigrams starting with each song
     n_bigrams: int  # undirected bigrams N (the table total is 2N)
@@ -185,26 +185,40 @@ def corpus_bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
 def bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
     """Count the unordered adjacent pairs of ``corpus`` and their chi-squared statistics.
 
-    Vectorised over int64 pair keys (one sort of the corpus's distinct-song bigrams), in
-    memory about 12 bytes per bigram at the peak.
+    Vectorised over int64 pair keys (one in-place sort of the corpus's distinct-song bigrams):
+    about 20 bytes per bigram at the peak; the result holds 20 bytes per distinct pair.
     """
     songs = np.asarray(corpus.songs)
     indptr = np.asarray(corpus.indptr)
     if len(songs) < 2:
-        low = high = np.zeros(0, dtype=songs.dtype)
+        low = high = np.zeros(0, dtype=np.int64)
     else:
         within = np.ones(len(songs) - 1, dtype=bool)  # pair (i, i + 1) inside a sequence
         boundary = indptr[1:-1] - 1
         within[boundary[(boundary >= 0) & (boundary < len(within))]] = False
-        left, right = songs[:-1][within], songs[1:][within]
-        low, high = np.minimum(left, right), np.maximum(left, right)
-        del left, right, within
+        low, high = songs[:-1][within], songs[1:][within]
+        del within
     marginal = _marginals(low, high, n_songs)
-    distinct = low != high
-    keys, count = _count_keys(low[distinct].astype(np.int64) * n_songs + high[distinct])
     n_bigrams = len(low)
-    del low, high, distinct
-    chi2 = chi2_2x2(count, marginal[keys // n_songs], marginal[keys % n_songs], 2 * n_bigrams)
+    distinct = low != high
+    smaller = np.minimum(low, high)
+    np.maximum(low, high, out=high)  # high: the larger song of each bigram
+    del low
+    keys = smaller[distinct].astype(np.int64)
+    del smaller
+    keys *= n_songs
+    keys += high[distinct]
+    del high, distinct
+    keys, count = _count_keys(keys, n_bigrams)
+    chi2 = np.empty(len(keys), dtype=np.float64)
+    for start in range(0, len(keys), PAIR_CHUNK):  # bounded temporaries
+        part = keys[start : start + PAIR_CHUNK]
+        chi2[start : start + PAIR_CHUNK] = chi2_2x2(
+            count[start : start + PAIR_CHUNK],
+            marginal[part // n_songs],
+            marginal[part % n_songs],
+            2 * n_bigrams,
+        )
     return BigramStatistics(
         n_songs=n_songs,
         keys=keys,
@@ -216,15 +230,29 @@ def bigram_statistics(corpus, n_songs: int) -> BigramStatistics:
     )
 
 
-def _count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of ``keys`` (sorted, int64) and how often each occurs; sorts
-    ``keys`` in place."""
+PAIR_CHUNK = 1 << 22  # pairs whose statistic is computed at once
+
+
+def _count_keys(keys: np.ndarray, most: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``keys`` (sorted, int64) and how often each occurs (int32 when
+    no count can exceed it, i.e. ``most`` < 2**31, else int64); sorts ``keys`` in place and
+    frees it as soon as it can."""
+    dtype = np.int32 if (most if most is not None else len(keys)) < 2**31 else np.int64
     if len(keys) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=dtype)
     keys.sort()
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    count = np.diff(np.append(starts, len(keys))).astype(np.int64)
-    return keys[starts], count
+    first = np.empty(len(keys), dtype=bool)  # first of its run of equal keys
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    distinct = keys[first]
+    total = len(keys)
+    del keys
+    starts = np.flatnonzero(first)
+    del first
+    count = np.empty(len(starts), dtype=dtype)
+    np.subtract(starts[1:], starts[:-1], out=count[:-1], casting="unsafe")
+    count[-1] = total - starts[-1]
+    return distinct, count
 
 
 def min_cooccurrence_of(options: HardNegOptions, n_events: int) -> float:
@@ -358,8 +386,8 @@ class HardNeg(embench.Metric[HardNegOptions]):
         stats = corpus_bigram_statistics(ctx.split.train, n)
         hard = hard_negative_mask(stats, options)
         hard_keys = stats.keys[hard]  # sorted: the pairs are in key order
-        per_song = np.bincount(stats.first[hard], minlength=n) + np.bincount(
-            stats.second[hard], minlength=n
+        per_song = np.bincount(hard_keys // n, minlength=n) + np.bincount(
+            hard_keys % n, minlength=n
         )
 
         played = self.songs(ctx, options)

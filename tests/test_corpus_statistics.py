@@ -80,3 +80,22 @@ def test_pair_keys_are_sorted_int64_and_match_first_second():
     keys = zip(stats.first.tolist(), stats.second.tolist(), strict=True)
     got = dict(zip(keys, stats.count.tolist(), strict=True))
     assert got == pairs
+
+
+def test_bigram_statistics_peak_memory_per_bigram(monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setattr(hardneg, "PAIR_CHUNK", 1 << 16)  # the statistic a chunk at a time
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 60, size=60_000)  # ~1.8M bigrams, nearly all distinct pairs
+    songs = rng.integers(0, 50_000, lengths.sum())
+    corpus = Sequences(np.concatenate([[0], np.cumsum(lengths)]), songs)
+    tracemalloc.start()
+    try:
+        stats = bigram_statistics(corpus, 50_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # int64 keys (8) + int32 counts (4) + float64 statistics (8) + the sort's flags and starts:
+    # about 28 bytes per bigram; int64 (row, column, count) triples would take 70 and more.
+    assert peak < 36 * stats.n_bigrams, peak / stats.n_bigrams
