@@ -28,7 +28,7 @@ from embench.data.dataset import Dataset, Sequences
 from embench.data.split import Split
 from embench.embedding import ContractError, Embedding
 from embench.neighbours import Neighbours, exact_top_k
-from embench.sampling import draw
+from embench.sampling import PLAYED_SONGS, draw, sample_keys
 
 #: A neighbour search: ``(vectors, k, *, queries, threads) -> Neighbours`` where result row
 #: ``i`` belongs to embedding row ``queries[i]`` (every row when ``queries`` is None).
@@ -102,13 +102,32 @@ class EvalContext:
 
     def sample(self, name: str, size: int, cap: int | None) -> np.ndarray:
         """Positions of a seeded sample of at most ``cap`` of ``size`` items (ascending; every
-        position when ``size <= cap`` or ``cap`` is None), drawn with :meth:`rng` of ``name``.
+        position when ``size <= cap`` or ``cap`` is None): those with the smallest
+        :meth:`sample_keys` of ``name``.
 
         Draw from the data (pairs of the split, songs of the training corpus), never from an
         embedding: the sample then depends on the seed, ``name`` and ``size`` only, and every
-        configuration of a run is scored on the same items.
+        configuration of a run is scored on the same items. Name the population, not the
+        metric (``embench.sampling.PLAYED_SONGS``, ``IN_SET_PAIRS``, ``HELD_OUT_PAIRS``):
+        metrics drawing from one population then get nested samples, whose neighbours are
+        searched once.
         """
         return draw(self.rng(name), int(size), cap)
+
+    def sample_keys(self, name: str, size: int) -> np.ndarray:
+        """The permanent random keys behind :meth:`sample` of ``name`` (one per item, uniform
+        in [0, 1)): for samples per stratum that nest with the population's overall sample."""
+        return sample_keys(self.rng(name), int(size))
+
+    @property
+    def played_songs(self) -> np.ndarray:
+        """Dataset indices of the songs played in the training corpus, ascending."""
+        return np.flatnonzero(self.popularity > 0)
+
+    def sample_played_songs(self, cap: int | None) -> np.ndarray:
+        """A seeded sample of at most ``cap`` played songs (ascending; nested across callers)."""
+        played = self.played_songs
+        return played[self.sample(PLAYED_SONGS, len(played), cap)]
 
     # -- neighbours ------------------------------------------------------------------------
 

@@ -7,9 +7,12 @@ confidence interval of the exact figure. ``n == population`` means the figure is
 interval then has width 0).
 
 Samples are drawn from the *data* (the split, the training corpus), never from an embedding,
-with a generator seeded by the benchmark seed and the metric's name
+with a generator seeded by the benchmark seed and the population's name
 (:meth:`embench.EvalContext.sample`): every configuration of a run is scored on the same
-queries, so per-query values pair up for significance tests.
+queries, so per-query values pair up for significance tests. A sample is the items with the
+smallest permanent random keys (:func:`sample_keys`), so metrics drawing from the same population
+(:data:`PLAYED_SONGS`, :data:`IN_SET_PAIRS`, :data:`HELD_OUT_PAIRS`) get nested samples and the
+shared neighbour search has as few distinct songs to answer as the caps allow.
 
 Intervals are normal-approximation intervals of a mean under simple random sampling without
 replacement, with the finite population correction: ``mean +- 1.96 s / sqrt(n) sqrt(1 - n/N)``
@@ -28,6 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from embench.embedding import ContractError
+
+#: Sample names of the populations built-in metrics share (see :func:`sample_keys`): the songs
+#: played in the training corpus (ascending song index), the in-set pairs
+#: (``split.in_set``) and the held-out consecutive pairs (``EvalContext.held_out_pairs``).
+PLAYED_SONGS = "songs.played"
+IN_SET_PAIRS = "pairs.in_set"
+HELD_OUT_PAIRS = "pairs.held_out"
 
 __all__ = ["Z95", "Estimate", "Interval", "cluster_ratio", "combine", "draw", "mean"]
 
@@ -199,9 +209,22 @@ def cluster_ratio(
     return Estimate(value, variance, n, int(population))
 
 
+def sample_keys(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Permanent random keys of a population's ``size`` items (uniform in [0, 1)).
+
+    The ``cap`` items with the smallest keys are a uniform sample without replacement; two
+    samples drawn from the same keys are *nested* (the smaller inside the larger), and a
+    sample per stratum (the smallest keys of each stratum) overlaps the overall one as much as
+    possible. Metrics that draw from one population with one generator therefore request
+    neighbours for as few distinct songs as their caps allow.
+    """
+    return rng.random(int(size))
+
+
 def draw(rng: np.random.Generator, size: int, cap: int | None) -> np.ndarray:
-    """Positions ``0..size-1`` of a population, or ``cap`` of them drawn uniformly without
-    replacement when there are more (ascending)."""
+    """Positions ``0..size-1`` of a population, or the ``cap`` positions with the smallest
+    :func:`sample_keys` when there are more (a uniform sample without replacement; ascending)."""
     if cap is None or size <= cap:
         return np.arange(size, dtype=np.int64)
-    return np.sort(rng.choice(size, cap, replace=False)).astype(np.int64)
+    keys = sample_keys(rng, size)
+    return np.sort(np.argpartition(keys, cap - 1)[:cap]).astype(np.int64)

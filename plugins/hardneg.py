@@ -39,8 +39,9 @@ scored on the same songs; a scored song without a vector has no neighbours and i
 the mean (its share is NaN in the per-query table). The share's denominator is the number of
 neighbours the song has (``k``, or fewer in a catalogue smaller than ``k + 1``). The value
 carries its sample size and 95% confidence interval (:mod:`embench.sampling`); the default
-``max_songs`` keeps its standard error at most ``0.5 / sqrt(50,000) = 0.0022`` (a share lies in
-[0, 1]; as shares are small, far less in practice).
+``max_songs`` keeps its standard error at most ``0.5 / sqrt(20,000) = 0.0035`` (a share lies in
+[0, 1]; as shares are small, far less in practice). The sample is the played songs' shared one
+(``EvalContext.sample_played_songs``): the health metric's queries are drawn from it too.
 """
 
 from __future__ import annotations
@@ -100,10 +101,10 @@ class HardNegOptions(embench.Options):
         description="absolute minimum co-occurrences; overrides min_cooccurrence_rate when set",
     )
     max_songs: int = Field(
-        50_000,
+        20_000,
         ge=1,
         description="score at most this many songs (a seeded sample when the training "
-        "corpus plays more): the standard error stays <= 0.5 / sqrt(50,000) = 0.0022",
+        "corpus plays more): the standard error stays <= 0.5 / sqrt(20,000) = 0.0035",
     )
 
     @model_validator(mode="after")
@@ -373,8 +374,7 @@ class HardNeg(embench.Metric[HardNegOptions]):
 
     def songs(self, ctx: embench.EvalContext, options: HardNegOptions) -> np.ndarray:
         """The songs scored: those played in training, a seeded sample of ``max_songs``."""
-        played = np.flatnonzero(ctx.popularity > 0)
-        return played[ctx.sample("hardneg", len(played), options.max_songs)]
+        return ctx.sample_played_songs(options.max_songs)
 
     def neighbours(
         self, ctx: embench.EvalContext, options: HardNegOptions

@@ -4,8 +4,9 @@ Nearest-neighbour recommenders suffer from *hubness* (Radovanovic et al., "Hubs 
 JMLR 2010): in high-dimensional spaces a few points turn up in almost everyone's top-k list
 while many turn up in none, so the same few songs get recommended everywhere. A collapsed
 (anisotropic) space, where every vector points the same way, makes it worse. None of the
-paper's metrics sees either. Definitions, over the *population*: the songs with a vector (all
-of them, or a seeded sample of ``max_songs`` as queries on a large catalogue):
+paper's metrics sees either. Definitions, over the *population*: the songs with a vector; the
+queries are the songs played in training that have a vector (all of them, or those in the
+played songs' seeded sample of ``max_songs`` on a large catalogue, the sample HardNeg scores):
 
 - **k-occurrence** ``N_k(x)``: how many queries have song ``x`` among their top-``k``
   neighbours (the query itself excluded). Its mean is ``k``.
@@ -53,9 +54,9 @@ class HealthOptions(embench.Options):
         0.01, gt=0, le=1, description="the hubs: this share of songs with the largest k-occurrence"
     )
     max_songs: int = Field(
-        50_000,
+        20_000,
         ge=2,
-        description="queries at most (a seeded sample of the songs with a vector beyond)",
+        description="queries at most (a seeded sample of the played songs beyond: HardNeg's)",
     )
     pairs: int = Field(
         100_000, ge=1, description="song pairs whose cosine is averaged (every pair when fewer)"
@@ -137,12 +138,13 @@ class Health(embench.Metric[HealthOptions]):
     query_keys = ("song_id",)
 
     def queries(self, ctx: embench.EvalContext, options: HealthOptions) -> np.ndarray:
-        """The query songs: every song with a vector, or a seeded sample of ``max_songs``."""
-        songs = np.unique(np.asarray(ctx.embedding.song_index, dtype=np.int64))
-        if len(songs) > options.max_songs:
-            chosen = ctx.rng("health").choice(len(songs), options.max_songs, replace=False)
-            songs = songs[np.sort(chosen)]
-        return songs
+        """The query songs: the songs played in training that have a vector, from the played
+        songs' shared seeded sample of ``max_songs`` (HardNeg's) when there are more.
+
+        Drawn from the data, not from the embedding: every configuration gets the same sample
+        (minus the songs it gives no vector), and HardNeg's neighbours serve it."""
+        songs = ctx.sample_played_songs(options.max_songs)
+        return songs[ctx.rows[songs] >= 0]
 
     def neighbours(
         self, ctx: embench.EvalContext, options: HealthOptions

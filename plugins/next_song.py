@@ -14,9 +14,10 @@ import pandas as pd
 from pydantic import Field
 
 import embench
-from embench.sampling import Estimate, combine, mean
+from embench.sampling import HELD_OUT_PAIRS, IN_SET_PAIRS, Estimate, combine, mean
 
 CHUNK = 50_000  # queries scored at once; bounds memory at CHUNK x k neighbour ids
+POPULATION = {"in": IN_SET_PAIRS, "out": HELD_OUT_PAIRS}  # sample names (shared populations)
 
 
 class NextSongOptions(embench.Options):
@@ -24,10 +25,10 @@ class NextSongOptions(embench.Options):
     in_set: bool = Field(True, description="score the masked last song of training sequences")
     out_of_set: bool = Field(True, description="score consecutive pairs of held-out sequences")
     max_queries: int = Field(
-        50_000,
+        32_000,
         ge=1,
         description="pairs scored per set at most (a seeded sample beyond): the standard "
-        "error of HitRate (the mean of the two sets) stays <= 0.5 / sqrt(2 x 50,000) = 0.0016",
+        "error of HitRate (the mean of the two sets) stays <= 0.5 / sqrt(2 x 32,000) = 0.0020",
     )
 
 
@@ -76,7 +77,7 @@ class NextSong(embench.Metric[NextSongOptions]):
         pair, or a seeded sample of ``max_queries`` (see :meth:`populations`)."""
         sets = {}
         for label, (queries, targets) in self.populations(ctx, options).items():
-            chosen = ctx.sample(f"next_song.{label}", len(queries), options.max_queries)
+            chosen = ctx.sample(POPULATION[label], len(queries), options.max_queries)
             sets[label] = (queries[chosen], targets[chosen])
         return sets
 

@@ -27,7 +27,7 @@ from pydantic import Field
 
 import embench
 from embench.errors import DataError
-from embench.sampling import combine, mean
+from embench.sampling import HELD_OUT_PAIRS, combine, mean
 
 CHUNK = 50_000  # queries looked up at once
 MAX_BUCKETS = 20  # value keys are declared for this many buckets
@@ -67,9 +67,10 @@ def popularity_buckets(plays: np.ndarray, buckets: int) -> np.ndarray:
     return bucket
 
 
-def draw_per_cell(cells: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of up to ``size`` items per cell, drawn uniformly, returned in ascending order."""
-    order = np.lexsort((rng.random(len(cells)), cells))
+def draw_per_cell(cells: np.ndarray, size: int, keys: np.ndarray) -> np.ndarray:
+    """Indices of up to ``size`` items per cell, those with the smallest permanent random
+    ``keys`` (a uniform sample in each cell), in ascending order."""
+    order = np.lexsort((keys, cells))
     sorted_cells = cells[order]
     if len(order) == 0:
         return order
@@ -110,7 +111,9 @@ class PopularityBuckets(embench.Metric[PopularityOptions]):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query songs, target songs, cells) of the held-out pairs drawn for scoring."""
         queries, targets, cells = self.all_pairs(ctx, options)
-        chosen = draw_per_cell(cells, options.pairs_per_cell, ctx.rng("popularity"))
+        # The keys of next-song's out-of-set sample: its pairs are a cell's first choice.
+        keys = ctx.sample_keys(HELD_OUT_PAIRS, len(cells))
+        chosen = draw_per_cell(cells, options.pairs_per_cell, keys)
         return queries[chosen], targets[chosen], cells[chosen]
 
     def all_pairs(

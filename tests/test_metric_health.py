@@ -27,7 +27,7 @@ def hub_context(seed: int = 0, n: int = 40, unknown: int = 5, hubs: int = 2, off
     ``offset * (1, ..., 1)``, of which ``hubs`` sit in the centre of the others (hubs by
     construction); sessions over every song make the popularity."""
     rng = np.random.default_rng(seed)
-    lists = [rng.choice(n, size=int(rng.integers(2, 7))).tolist() for _ in range(200)]
+    lists = [rng.choice(n, size=int(rng.integers(2, 7))).tolist() for _ in range(max(200, 2 * n))]
     songs = pd.DataFrame({"song_id": [f"q{i}" for i in range(n)]})
     known = np.arange(n - unknown)
     vectors = rng.normal(size=(len(known), 30)) + offset
@@ -91,10 +91,14 @@ def test_health_matches_the_reference(options):
     result = evaluate(ctx, [("health", metric, options)]).results["health"]
     queries = [int(i[1:]) for i in result.per_query["song_id"]]
     population = sorted(int(s) for s in ctx.embedding.song_index)
-    if options.max_songs < len(population):
-        assert len(queries) == options.max_songs and set(queries) < set(population)
+    played = np.flatnonzero(ctx.popularity > 0)
+    if options.max_songs < len(played):  # the played songs' shared sample, those with a vector
+        sample = ctx.sample_played_songs(options.max_songs)
+        assert len(sample) == options.max_songs and set(sample) < set(played)
+        assert queries == [s for s in sample if ctx.rows[s] >= 0]
+        assert set(queries) < set(population)
     else:
-        assert queries == population
+        assert queries == [s for s in played if ctx.rows[s] >= 0]
     expected = reference(ctx, options, queries)
     for key in ("k_skewness", "antihubs", "hub_slots", "mean_cosine", "neighbour_popularity"):
         assert result.values[key] == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
@@ -141,7 +145,7 @@ def test_popular_songs_in_the_centre_pull_neighbours_upwards():
     )
     pulled = Health().compute(ctx, HealthOptions(k=5))
     assert abs(neutral.values["neighbour_popularity"]) < 0.05
-    assert pulled.values["neighbour_popularity"] > 0.15
+    assert pulled.values["neighbour_popularity"] > 0.1
 
 
 def test_helpers():

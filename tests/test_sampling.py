@@ -15,7 +15,7 @@ from embench.data.split import Split, make_split
 from embench.data.tiny import make_tiny_dataset
 from embench.errors import PluginError
 from embench.evaluation import evaluate
-from embench.sampling import Interval, cluster_ratio, combine, draw, mean
+from embench.sampling import HELD_OUT_PAIRS, Interval, cluster_ratio, combine, draw, mean
 from embench_plugins.coherence import (
     ArtistCoherence,
     ArtistCoherenceOptions,
@@ -23,6 +23,7 @@ from embench_plugins.coherence import (
     GenreCoherenceOptions,
 )
 from embench_plugins.hardneg import HardNeg, HardNegOptions
+from embench_plugins.health import Health, HealthOptions
 from embench_plugins.next_song import NextSong, NextSongOptions
 from embench_plugins.popularity import PopularityBuckets, PopularityOptions
 from tests.test_metric_coherence import labelled_catalogue
@@ -70,6 +71,40 @@ def test_draw_takes_everything_up_to_the_cap():
     assert draw(rng, 5, 5).tolist() == [0, 1, 2, 3, 4]
     chosen = draw(rng, 100, 10)
     assert len(chosen) == len(np.unique(chosen)) == 10 and (np.diff(chosen) > 0).all()
+
+
+def test_samples_of_one_population_nest_and_other_populations_differ():
+    ctx = clustered_context(sequences=50)
+    small, large = ctx.sample("songs", 1000, 100), ctx.sample("songs", 1000, 300)
+    assert len(small) == 100 and len(large) == 300 and set(small) < set(large)
+    assert set(small) != set(ctx.sample("pairs", 1000, 100))
+    keys = ctx.sample_keys("songs", 1000)
+    assert set(small) == set(np.argsort(keys)[:100])  # the smallest permanent keys
+
+
+def test_metrics_on_one_population_ask_neighbours_for_overlapping_samples():
+    """Health's queries are HardNeg's songs; a popularity cell takes next-song's out-of-set
+    pairs first: the shared neighbour search answers fewer songs."""
+    ctx = clustered_context(sequences=400)
+    hardneg = HardNeg().neighbours(ctx, HardNegOptions(max_songs=40)).songs
+    health = Health().neighbours(ctx, HealthOptions(max_songs=25)).songs
+    assert len(health) > 0 and set(health) <= set(hardneg)
+
+    cap = 60
+    next_song = NextSong().pairs(ctx, NextSongOptions(max_queries=cap))["out"]
+    queries, targets = ctx.held_out_pairs
+    assert len(queries) > cap  # sampled
+    popularity = PopularityBuckets()
+    options = PopularityOptions(k=10, buckets=2, pairs_per_cell=cap)
+    _, _, cells = popularity.all_pairs(ctx, options)
+    chosen = set(zip(*popularity.pairs(ctx, options)[:2], strict=True))
+    in_next_song = ctx.sample(HELD_OUT_PAIRS, len(queries), cap)
+    assert set(zip(*next_song, strict=True)) == set(
+        zip(queries[in_next_song], targets[in_next_song], strict=True)
+    )
+    for cell in np.unique(cells):
+        mine = in_next_song[cells[in_next_song] == cell]
+        assert set(zip(queries[mine], targets[mine], strict=True)) <= chosen, cell
 
 
 @pytest.mark.parametrize(
@@ -214,8 +249,8 @@ SAMPLED = [
     ),
     (
         PopularityBuckets(),
-        PopularityOptions(k=5, buckets=2, pairs_per_cell=10**6),
-        PopularityOptions(k=5, buckets=2, pairs_per_cell=6),
+        PopularityOptions(k=20, buckets=2, pairs_per_cell=10**6),  # k 20: hits in a sample
+        PopularityOptions(k=20, buckets=2, pairs_per_cell=6),
         "hitrate_pop_diag",
     ),
 ]
