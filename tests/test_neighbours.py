@@ -86,21 +86,22 @@ settings_fast = settings(max_examples=150, deadline=None)
 blocks = st.sampled_from([1, 2, 3, 7, 1024])
 groups = st.sampled_from([None, 1, 2, 3, 5])
 threads = st.sampled_from([1, 2, 3])
+tiles = st.sampled_from([None, None, 1, 5, 12])  # columns per tile (1: the fewest allowed)
 
 
 @settings_fast
-@given(tied_vectors(), st.integers(0, 45), groups, blocks, threads)
-def test_ties_match_the_reference_exactly(vectors, k, group, block, n_threads):
-    result = exact_top_k(vectors, k, threads=n_threads, block=block, group=group)
+@given(tied_vectors(), st.integers(0, 45), groups, blocks, threads, tiles)
+def test_ties_match_the_reference_exactly(vectors, k, group, block, n_threads, tile):
+    result = exact_top_k(vectors, k, threads=n_threads, block=block, group=group, tile=tile)
     assert_exact(result, vectors, k)
 
 
 @settings(max_examples=60, deadline=None)
-@given(tied_vectors(), st.integers(0, 45), groups, blocks, st.data())
-def test_query_subset_matches_the_reference(vectors, k, group, block, data):
+@given(tied_vectors(), st.integers(0, 45), groups, blocks, tiles, st.data())
+def test_query_subset_matches_the_reference(vectors, k, group, block, tile, data):
     n = len(vectors)
-    queries = data.draw(st.lists(st.integers(0, n - 1), max_size=12))
-    result = exact_top_k(vectors, k, block=block, group=group, queries=np.array(queries, int))
+    queries = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=12)), int)
+    result = exact_top_k(vectors, k, block=block, group=group, queries=queries, tile=tile)
     assert_exact(result, vectors, k, queries)
 
 
@@ -113,10 +114,11 @@ def test_query_subset_matches_the_reference(vectors, k, group, block, data):
     groups,
     blocks,
     threads,
+    tiles,
 )
-def test_continuous_data_matches_the_reference(n, d, k, seed, group, block, n_threads):
+def test_continuous_data_matches_the_reference(n, d, k, seed, group, block, n_threads, tile):
     vectors = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-    result = exact_top_k(vectors, k, threads=n_threads, block=block, group=group)
+    result = exact_top_k(vectors, k, threads=n_threads, block=block, group=group, tile=tile)
     rows, scores = reference(vectors, k + 1)
     ref_rows = np.array(rows, dtype=np.int64).reshape(n, k + 1)
     ref_scores = np.array(scores, dtype=np.float64).reshape(n, k + 1)
@@ -207,6 +209,21 @@ def test_small_buffer_budget_gives_the_same_answer(monkeypatch):
     np.testing.assert_array_equal(result.scores, expected.scores)
 
 
+def test_a_catalogue_too_wide_for_the_buffer_is_cut_into_tiles(monkeypatch):
+    """The automatic choice: thin untiled blocks switch to column tiles, same answer."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 6)).astype(np.float32)
+    vectors[rng.integers(0, 3000, 500)] = vectors[rng.integers(0, 3000, 500)]  # ties
+    expected = exact_top_k(vectors, 20, threads=2)
+    assert nb._tile_width(3000, 3000, 20, default_group(3000, 20), 1024, 2, None) is None
+    monkeypatch.setattr(nb, "BLOCK_BYTES", 4 * 3000 * 10)  # untiled: 10 rows per block
+    width = nb._tile_width(3000, 3000, 20, default_group(3000, 20), 1024, 2, None)
+    assert width is not None and width < 3000
+    result = exact_top_k(vectors, 20, threads=2)
+    np.testing.assert_array_equal(result.rows, expected.rows)
+    np.testing.assert_array_equal(result.scores, expected.scores)
+
+
 @pytest.mark.parametrize(
     ("vectors", "k", "kwargs", "message"),
     [
@@ -217,6 +234,7 @@ def test_small_buffer_budget_gives_the_same_answer(monkeypatch):
         (np.ones((3, 2)), 1, {"queries": np.array([0.5])}, "row indices"),
         (np.ones((3, 2)), 1, {"block": 0}, "block must be"),
         (np.ones((3, 2)), 1, {"group": 0}, "group must be"),
+        (np.ones((3, 2)), 1, {"tile": 0}, "tile must be"),
     ],
 )
 def test_bad_arguments(vectors, k, kwargs, message):
