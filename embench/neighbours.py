@@ -157,6 +157,7 @@ def exact_top_k(
     if query_rows is None:
         query_rows = np.arange(n, dtype=np.int64)
     width = _tile_width(n, nq, k_eff, c, block, threads, tile)
+    plan: _QueryBlocks | _TiledBlocks
     if width is None:
         plan = _QueryBlocks(unit, k_eff, c, block, threads, query_rows, rows, scores)
     else:
