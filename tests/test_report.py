@@ -7,6 +7,7 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from embench.cli import main
@@ -21,7 +22,8 @@ from tests.helpers import STUDY_BENCHMARK, TestPlugin, write_benchmark
 # Every section of the report: two configurations, a single-objective study with failed and
 # infeasible trials (the random embedder sleeps `delay` seconds; the default sleeps 0.02 s, so
 # the time budget of 3x is about 0.063 s; trials above fail_above raise), a Pareto study, a
-# scaled study, popularity buckets and a play log (the synthetic dataset has one).
+# scaled study, popularity buckets, a play log (the synthetic dataset has one) and the health
+# metric's k-occurrence histogram.
 FULL_BENCHMARK = """
 [benchmark]
 name = "full"
@@ -59,6 +61,8 @@ dim = 14
 [metrics.vrc_genre]
 [metrics.popularity]
 [metrics.play_prediction]
+[metrics.health]
+k = 5
 
 [[study]]
 name = "search"
@@ -127,6 +131,7 @@ def test_run_writes_a_self_contained_report_with_png_files_beside_it(run_dir):
     expected = {
         "popularity",
         "play-prediction",
+        "k-occurrence",
         "history-search",
         "history-pareto",
         "pareto-pareto",
@@ -201,6 +206,58 @@ def test_pareto_plot_marks_the_chosen_points_on_the_front(run_dir):
     assert sorted(data.loc[data.chosen, "number"]) == sorted(chosen)
     assert data.loc[data.chosen, "front"].all()
     assert len(data) == summary["studies"]["pareto"]["ok"]
+
+
+def brute_force_k_occurrence(vectors: np.ndarray, ids: list[str], queries: list[str], k: int):
+    """{song id: in how many of the queries' top-k lists (by cosine, the query left out)}, by
+    a plain loop over the queries."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {song: i for i, song in enumerate(ids)}
+    counts = dict.fromkeys(ids, 0)
+    for query in queries:
+        q = row[query]
+        ranked = sorted((j for j in range(len(ids)) if j != q), key=lambda j: -unit[q] @ unit[j])
+        for j in ranked[:k]:
+            counts[ids[j]] += 1
+    return counts
+
+
+def test_k_occurrence_histogram_recounts_the_exported_vectors(run_dir):
+    """The report's histogram of each configuration equals a recount of the top-k lists of
+    the health metric's queries, by brute force on the run's exported vectors."""
+    run = load_run(run_dir)
+    rows = {c["name"]: c for c in run.ok_configurations}
+    per_query = run.per_query("health")
+    tables = {name: row["tables"]["health.k_occurrence_histogram"] for name, row in rows.items()}
+    data = plots.k_occurrence_data(tables, bins=6)  # few bins: wider ones than single values
+    assert (data["low"] == plots.k_occurrence_bins(int(data["high"].max()), 6)[:-1]).all()
+    assert (data["high"].iloc[1:] > data["low"].iloc[1:]).any()
+    assert len(rows) >= 4
+    for name, row in rows.items():
+        songs = pd.read_parquet(run_dir / "embeddings" / name / "songs.parquet").sort_values("row")
+        vectors = np.load(run_dir / "embeddings" / name / "vectors.npy").astype(np.float64)
+        queries = per_query.loc[per_query["configuration"] == name, "song_id"].tolist()
+        k = int(row["tables"]["health.health"]["data"][0][0])
+        counts = brute_force_k_occurrence(vectors, songs["song_id"].tolist(), queries, k)
+        expected = [
+            sum(low <= c <= high for c in counts.values())
+            for low, high in zip(data["low"], data["high"], strict=True)
+        ]
+        assert data[name].tolist() == expected, name
+        assert sum(expected) == len(songs)
+    page = (run_dir / REPORT).read_text()
+    section = page.split("<h2 id='health'>")[1].split("<h2")[0]
+    assert 'data-plot="k-occurrence"' in section and "top-5 lists" in section
+
+
+def test_k_occurrence_bins_are_single_values_then_geometric():
+    assert plots.k_occurrence_bins(7).tolist() == list(range(9))
+    edges = plots.k_occurrence_bins(5000, 40)
+    assert edges[0] == 0 and edges[1] == 1 and edges[-1] == 5001  # 0 alone: the anti-hubs
+    assert (np.diff(edges) > 0).all() and len(edges) <= 42
+    table = {"columns": ["k_occurrence", "songs"], "data": [[0, 3], [1, 2], [9, 4], [5000, 1]]}
+    data = plots.k_occurrence_data({"a": table}, bins=40)
+    assert data["a"].sum() == 10 and data["a"].iloc[0] == 3 and data["a"].iloc[-1] == 1
 
 
 def test_report_command_rebuilds_from_files_without_training(copy, monkeypatch, capsys):

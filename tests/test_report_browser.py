@@ -211,7 +211,7 @@ def test_report_opens_in_a_headless_browser(tmp_path_factory, browser):
     outside = [u for u in browser.requested() if not u.startswith(("file:", "data:"))]
     assert outside == []  # self-contained: no network
     plots = sorted(p.name[len(PNG_PREFIX) : -4] for p in run_dir.glob(f"{PNG_PREFIX}*.png"))
-    assert len(plots) == 6 and sorted(i["plot"] for i in images) == plots
+    assert len(plots) == 7 and sorted(i["plot"] for i in images) == plots
     for image in images:
         assert image["complete"] and image["natural"] > 0 and image["height"] > 0, image
         assert image["shown"] > 0, image

@@ -21,6 +21,7 @@ from embench.report.markup import PNG_PREFIX, Plot
 from embench.report.sections import (
     dataset_section,
     header_section,
+    health_section,
     notes_section,
     play_section,
     popularity_section,
@@ -40,6 +41,7 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
     studies_html, study_plots_ = studies_section(run)
     popularity_html, popularity_plots = popularity_section(run, best)
     play_html, play_plots = play_section(run, best)
+    health_html, health_plots = health_section(run)
     body = "".join(
         [
             header_section(run),
@@ -49,6 +51,7 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
             explorer_section(run),
             popularity_html,
             play_html,
+            health_html,
             studies_html,
             scale_section(run),
         ]
@@ -60,7 +63,7 @@ def build_report(run: Run, best: str | None = None) -> tuple[str, list[Plot]]:
         "</head>"
         f"<body>{body}</body></html>\n"
     )
-    return page, [*popularity_plots, *play_plots, *study_plots_]
+    return page, [*popularity_plots, *play_plots, *health_plots, *study_plots_]
 
 
 def write_report(

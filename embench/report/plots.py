@@ -442,3 +442,74 @@ def plot_play_prediction(frames: Mapping[str, pd.DataFrame]):
         ax.legend(loc="best", fontsize="small")
     axes[0].set_ylabel("play rate (successful / organic plays)")
     return figure
+
+
+# -- hubness: the k-occurrence histogram ---------------------------------------------------------
+def k_occurrence_bins(largest: int, bins: int = 40) -> np.ndarray:
+    """Integer bin edges for k-occurrences ``0..largest``: ``0`` alone (the anti-hubs), then
+    one bin per value while they fit in ``bins``, else geometric widths (hubs' k-occurrences
+    span orders of magnitude). Bin ``i`` holds the values ``edges[i] .. edges[i + 1] - 1``."""
+    largest = max(int(largest), 0)
+    if largest < bins:
+        return np.arange(largest + 2, dtype=np.int64)
+    upper = np.floor(np.geomspace(1, largest + 1, bins)).astype(np.int64)
+    return np.unique(np.concatenate([[0, 1], upper, [largest + 1]]))
+
+
+def k_occurrence_data(tables: Mapping[str, Mapping[str, Any]], bins: int = 40) -> pd.DataFrame:
+    """The health metric's ``k_occurrence_histogram`` tables (split orient: ``k_occurrence``,
+    ``songs``: how many songs have each k-occurrence), one per configuration, regrouped into
+    common bins (:func:`k_occurrence_bins`). Columns: ``low`` and ``high`` (the values each bin
+    holds, both included), then per configuration the songs in the bin."""
+    frames = {}
+    for name, table in tables.items():
+        frame = pd.DataFrame(table["data"], columns=table["columns"])
+        frames[name] = (
+            frame["k_occurrence"].to_numpy(dtype=np.int64),
+            frame["songs"].to_numpy(dtype=np.int64),
+        )
+    largest = max((int(v.max()) for v, _ in frames.values() if len(v)), default=0)
+    edges = k_occurrence_bins(largest, bins)
+    out = pd.DataFrame({"low": edges[:-1], "high": edges[1:] - 1})
+    for name, (values, songs) in frames.items():
+        bin_of = np.searchsorted(edges, values, side="right") - 1
+        out[name] = np.bincount(bin_of, weights=songs, minlength=len(edges) - 1).astype(np.int64)
+    return out
+
+
+def plot_k_occurrence(
+    data: pd.DataFrame, mean: float | None = None, labels: Mapping[str, str] | None = None
+):
+    """Songs per k-occurrence bin, one line per configuration (overlaid), log-scaled counts
+    (songs per unit of k-occurrence, so bins of different widths compare); the x axis is
+    linear while bins are single values, else symmetric-log. ``mean``: a dashed line at the
+    mean k-occurrence (k when every song is a query); ``labels``: legend per configuration."""
+    names = [c for c in data.columns if c not in ("low", "high")]
+    figure = new_figure(7.5, 4.2)
+    ax = figure.subplots()
+    margins(figure, bottom=0.75, top=0.45)
+    edges = np.r_[data["low"].to_numpy(np.float64), data["high"].iloc[-1] + 1.0] - 0.5
+    widths = (data["high"] - data["low"] + 1).to_numpy(dtype=np.float64)
+    for name in names:
+        density = data[name].to_numpy(dtype=np.float64) / widths
+        ax.stairs(
+            np.where(density > 0, density, np.nan),
+            edges,
+            lw=1.6,
+            label=(labels or {}).get(name, name),
+        )
+    if mean is not None and math.isfinite(mean):
+        ax.axvline(mean, color="grey", ls="--", lw=1, label=f"mean N_k = {mean:.3g}")
+    if (widths > 1).any():
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("symlog", linthresh=1.0, linscale=0.3)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_yscale("log")
+    ax.set_xlabel("k-occurrence N_k (top-k lists the song is in; 0: anti-hub)")
+    ax.set_ylabel("songs" + (" per unit of N_k" if (widths > 1).any() else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize="small")
+    figure.suptitle("k-occurrence histogram: a long right tail is hubs")
+    return figure

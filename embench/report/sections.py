@@ -17,6 +17,8 @@ from embench.stats import BETTER_THAN_BEST_SINGLE, BETTER_THAN_DEFAULT
 
 POPULARITY_TABLE = "popularity.hitrate_by_popularity"
 PLAY_METRIC = "play_prediction"
+K_OCCURRENCE_TABLE = "health.k_occurrence_histogram"
+HEALTH_TABLE = "health.health"
 BUCKET_KEY = re.compile(r"_b\d+$")  # per-bucket values: shown in the popularity figure instead
 
 
@@ -170,6 +172,43 @@ def play_section(run: Run, best: str | None) -> tuple[str, list[Plot]]:
         plots.to_png(figure),
     )
     return "<h2 id='play-prediction'>Play prediction</h2>" + figure_html(plot), [plot]
+
+
+def health_section(run: Run) -> tuple[str, list[Plot]]:
+    """The k-occurrence histogram of every configuration the health metric scored."""
+    rows = [c for c in run.ok_configurations if K_OCCURRENCE_TABLE in (c.get("tables") or {})]
+    if not rows:
+        return "", []
+    data = plots.k_occurrence_data({c["name"]: c["tables"][K_OCCURRENCE_TABLE] for c in rows})
+    labels, sizes = {}, set()
+    for row in rows:
+        skewness, antihubs = value(row, "k_skewness"), value(row, "antihubs")
+        labels[row["name"]] = (
+            f"{row['name']} (skewness {skewness:.2f}, anti-hubs {antihubs:.1%})"
+            if math.isfinite(skewness) and math.isfinite(antihubs)
+            else row["name"]
+        )
+        summary = (row.get("tables") or {}).get(HEALTH_TABLE)
+        if summary:
+            first = dict(zip(summary["columns"], summary["data"][0], strict=True))
+            sizes.add((first.get("k"), first.get("songs"), first.get("queries")))
+    mean, counted = None, ""
+    if len(sizes) == 1:  # every configuration counted the same lists: name them
+        k, songs, queries = sizes.pop()
+        if k and songs and queries:
+            mean = k * queries / songs  # the mean k-occurrence over the songs with a vector
+            counted = f" (the top-{k} lists of {queries:,} query songs, over {songs:,} songs)"
+    figure = plots.plot_k_occurrence(data, mean=mean, labels=labels)
+    plot = Plot(
+        "k-occurrence",
+        "k-occurrence histogram",
+        f"Songs by k-occurrence N_k, the number of top-k neighbour lists a song is in"
+        f"{counted}, one line per configuration, log-scaled counts. Hubs (a long right tail: "
+        "the same few songs recommended everywhere) and anti-hubs (N_k = 0: never recommended) "
+        "show as mass far from the mean; a healthy space is concentrated around it.",
+        plots.to_png(figure),
+    )
+    return "<h2 id='health'>Embedding-space health</h2>" + figure_html(plot), [plot]
 
 
 def header_section(run: Run) -> str:
