@@ -160,8 +160,12 @@ def test_process_executor_matches_local(tmp_path, test_plugin):
 
 KILL_SCRIPT = textwrap.dedent(
     """
+    import signal
     import sys
     from embench.cli import main
+    # A shell's background job starts with SIGINT ignored, and a child inherits that: restore
+    # Python's handler so the interrupt test does not depend on how the tests were started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from embench.plugins import temporary_plugin
     from tests.helpers import TestPlugin
     with temporary_plugin("embench-tests", TestPlugin()):
