@@ -39,7 +39,19 @@ PLAYED_SONGS = "songs.played"
 IN_SET_PAIRS = "pairs.in_set"
 HELD_OUT_PAIRS = "pairs.held_out"
 
-__all__ = ["Z95", "Estimate", "Interval", "cluster_ratio", "combine", "draw", "mean"]
+__all__ = [
+    "HELD_OUT_PAIRS",
+    "IN_SET_PAIRS",
+    "PLAYED_SONGS",
+    "Z95",
+    "Estimate",
+    "Interval",
+    "cluster_ratio",
+    "combine",
+    "draw",
+    "mean",
+    "sample_keys",
+]
 
 #: The two-sided 95% quantile of the standard normal distribution.
 Z95 = 1.959963984540054
