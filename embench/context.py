@@ -69,6 +69,7 @@ class EvalContext:
     _table: np.ndarray | None = field(default=None, init=False, repr=False)  # neighbour rows
     _k: int = field(default=0, init=False, repr=False)
     _allowed: _Allowed | None = field(default=None, init=False, repr=False)
+    _played_samples: dict = field(default_factory=dict, init=False, repr=False)  # cap -> songs
 
     @property
     def held_out(self) -> Sequences:
@@ -125,9 +126,13 @@ class EvalContext:
         return np.flatnonzero(self.popularity > 0)
 
     def sample_played_songs(self, cap: int | None) -> np.ndarray:
-        """A seeded sample of at most ``cap`` played songs (ascending; nested across callers)."""
-        played = self.played_songs
-        return played[self.sample(PLAYED_SONGS, len(played), cap)]
+        """A seeded sample of at most ``cap`` played songs (ascending; nested across callers;
+        drawn once per cap, as every metric asks for it in ``neighbours`` and ``compute``)."""
+        if cap not in self._played_samples:
+            played = self.played_songs
+            sample = played[self.sample(PLAYED_SONGS, len(played), cap)]
+            self._played_samples[cap] = _read_only(sample)
+        return self._played_samples[cap]
 
     # -- neighbours ------------------------------------------------------------------------
 

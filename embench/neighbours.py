@@ -370,7 +370,7 @@ class _TiledBlocks:
     """Blocks of query rows against the catalogue cut into tiles of ``width`` columns."""
 
     def __init__(self, unit, k, c, width, block, threads, query_rows, rows, scores):
-        n, d = unit.shape
+        n = len(unit)
         self.unit, self.k, self.c, self.width, self.n = unit, k, c, width, n
         self.catalogue_t = np.ascontiguousarray(unit.T)
         nq = len(query_rows)
@@ -407,7 +407,7 @@ class _TiledBlocks:
             if lo == 0:  # w / c > k groups: the first tile's own exact top-k
                 keys[:] = _top_keys(s, k, c, maxima if c > 1 else None)
             else:
-                _merge_tile(s, lo, c, keys, threshold)
+                _merge_tile(s, lo, c, keys, threshold, maxima)
             threshold[:] = _kth_score(keys)
         return keys
 
@@ -421,12 +421,15 @@ def _kth_score(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _merge_tile(s: np.ndarray, lo: int, c: int, keys: np.ndarray, threshold: np.ndarray) -> None:
+def _merge_tile(
+    s: np.ndarray, lo: int, c: int, keys: np.ndarray, threshold: np.ndarray, maxima: np.ndarray
+) -> None:
     """Merge the elements of tile ``s`` (first column ``lo``) above each row's ``threshold``
-    into the row's kept top-k ``keys`` (in place)."""
+    into the row's kept top-k ``keys`` (in place); ``maxima``: a ``(>= b, >= w / c)`` buffer."""
     b, w = s.shape
     m = w // c
-    g = np.max(s.reshape(b, c, m), axis=1)
+    g = maxima[:b, :m]
+    np.max(s.reshape(b, c, m), axis=1, out=g)
     row_of, group = np.nonzero(g > threshold[:, None])
     if len(row_of) == 0:
         return

@@ -82,13 +82,17 @@ def find_song(songs: pd.DataFrame, query: str, what: str = "the run") -> int:
             raise DataError(
                 f"'{query}' matches {len(matches)} songs of {what}: {shown}{more}; give the song id"
             )
-    close = close_songs(songs, query)
-    hint = (
-        "; did you mean " + " or ".join(f"'{describe(songs, i)}'" for i in close) + "?"
-        if close
-        else ""
+    raise DataError(
+        f"no song '{query}' (by id, title or artist) in {what}{did_you_mean(songs, query)}"
     )
-    raise DataError(f"no song '{query}' (by id, title or artist) in {what}{hint}")
+
+
+def did_you_mean(songs: pd.DataFrame, query: str) -> str:
+    """The "; did you mean 'A' or 'B'?" hint naming the songs closest to ``query`` ("": none)."""
+    close = close_songs(songs, query)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{describe(songs, i)}'" for i in close) + "?"
 
 
 def listed_songs(songs: pd.DataFrame, listed: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -97,13 +101,10 @@ def listed_songs(songs: pd.DataFrame, listed: tuple[str, ...] | list[str]) -> np
     positions = index.get_indexer(list(listed))
     for song, position in zip(listed, positions, strict=True):
         if position < 0:
-            close = close_songs(songs, song)
-            hint = (
-                "; did you mean " + " or ".join(f"'{describe(songs, i)}'" for i in close) + "?"
-                if close
-                else ""
+            raise ConfigError(
+                f"[report] songs: no song with id '{song}' in the dataset"
+                f"{did_you_mean(songs, song)}"
             )
-            raise ConfigError(f"[report] songs: no song with id '{song}' in the dataset{hint}")
     return np.asarray(list(dict.fromkeys(positions.tolist())), dtype=np.int64)
 
 
